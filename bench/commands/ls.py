@@ -1,0 +1,67 @@
+"""``snnxai ls datasets|models|methods|metrics``: list a registry."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.registry import REGISTRIES, Entry
+
+HELP = "list registered datasets, models, methods or metrics"
+
+#: metadata shown as columns, per registry (besides name and summary)
+COLUMNS = {
+    "datasets": ("masks", "boxes", "source"),
+    "models": ("kind", "arch", "T", "encoding", "twin"),
+    "methods": ("model_kind", "temporal", "needs_grad", "needs_label", "version"),
+    "metrics": ("category", "higher_is_better", "needs", "output", "version"),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", choices=sorted(REGISTRIES), help="which registry")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table (for the README)")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="filter by metadata, e.g. --where model_kind=snn")
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, (set, frozenset, tuple, list)):
+        return ",".join(sorted(str(x) for x in v)) or "-"
+    if v is None:
+        return "-"
+    return str(v)
+
+
+def _filters(items: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for it in items:
+        from bench.config import parse_override
+
+        path, value = parse_override(it)
+        out[".".join(path)] = value
+    return out
+
+
+def table(what: str, filters: dict[str, object] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a registry listing (used by the CLI and the README generator)."""
+    cols = COLUMNS[what]
+    entries: list[Entry] = REGISTRIES[what].entries(**(filters or {}))
+    header = ["name", *cols, "summary"]
+    rows = [[e.name, *(_fmt(e.meta.get(c)) for c in cols), e.summary] for e in entries]
+    return header, rows
+
+
+def render(header: list[str], rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
+    return "\n".join(fmt.format(*r) for r in [header, *rows])
+
+
+def main(args: argparse.Namespace) -> int:
+    header, rows = table(args.what, _filters(args.where))
+    print(render(header, rows, args.markdown))
+    return 0

@@ -1,0 +1,76 @@
+"""Model cards: everything that defines a model, in one frozen record (timm-style).
+
+Model names follow ``<arch>_<kind>[_t<T>][_variant]``: ``vgg5_ann``, ``vgg5_snn_t8``,
+``vgg11_snn_t30``. A card names its ANN twin, T, input encoding, neuron parameters, BN mode and
+the default target layers for explanation (the first one is the default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuronParams:
+    """LIF neuron: ``u_t = leak * u_{t-1} + I_t``; spike when ``u_t > threshold`` (strict, as the paper's code and snnTorch).
+
+    leak 1.0 is the IF neuron. reset: "subtract" (u -= threshold) or "zero".
+    surrogate: "pwl" (the paper's 0.3*max(0, 1-|u/theta-1|)), "atan", "fast_sigmoid".
+    """
+
+    leak: float = 0.99
+    threshold: float = 1.0
+    reset: Literal["subtract", "zero"] = "subtract"
+    surrogate: Literal["pwl", "atan", "fast_sigmoid"] = "pwl"
+    surrogate_scale: float = 0.3
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainParams:
+    """Training recipe (part of the checkpoint cache key)."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 0.1
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: Literal["cosine", "step"] = "cosine"
+    n_train: int = 8000
+    label_smoothing: float = 0.0
+    # ANN-to-SNN conversion: percentile of activations used for threshold balancing.
+    conversion_percentile: float = 99.9
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    """A model's full definition.
+
+    kind: "snn" or "ann". source: "trained" (surrogate BPTT / standard), or "converted"
+    (ANN-to-SNN from ``twin``). encoding: "direct" (analog input every step), "poisson"
+    ([0, 1] rate coding), "poisson_signed" (the paper's signed coding of normalized input),
+    or "analog" for ANNs. bn: "bntt" (one BatchNorm per time step, no bias, the paper) or
+    "shared" (one BatchNorm over all steps) or "none".
+    """
+
+    name: str
+    kind: Literal["snn", "ann"]
+    arch: str
+    dataset: str
+    num_classes: int
+    input_size: int
+    in_channels: int = 3
+    T: int = 1
+    encoding: Literal["direct", "poisson", "poisson_signed", "analog"] = "analog"
+    neuron: NeuronParams | None = None
+    bn: Literal["bntt", "shared", "none"] = "shared"
+    twin: str | None = None
+    source: Literal["trained", "converted"] = "trained"
+    target_layers: tuple[str, ...] = ()
+    train: TrainParams = TrainParams()
+    summary: str = ""
+
+    @property
+    def default_layer(self) -> str:
+        return self.target_layers[0]
