@@ -13,6 +13,8 @@ obtained by the runner calling a ``per_timestep=True`` metric once per step's ma
 ``category``: localization / faithfulness / robustness / sanity / complexity.
 ``needs``: subset of {"mask", "box", "model", "explainer"}; the runner skips a metric whose
 needs cannot be met (with a logged reason). ``output``: "scalar" or "curve".
+``scope``: "explanation" (default; scored for every method's maps) or "model" (scored once per
+model, independent of any method, e.g. accuracy under attack; rows have an empty method).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class ScoreInput:
     maps: ``[B, H, W]`` post-processed maps in [0, 1].
     batch: the samples (normalized x, labels, ids, masks/boxes).
     model_fn: the probed model, or None when the metric does not need it.
+    model: the probed model as a module (``model(x, sample_id=..., seed=...) -> logits``), for
+        metrics that need more than forward calls (attacks with EOT over encoding seeds), or None.
     method_model: the model the method ran on (for sanity checks), or None.
     explain_fn: see :data:`ExplainFn`, or None.
     degenerate: ``[B]`` bool, True where the raw map was all-zero/constant.
@@ -51,6 +55,7 @@ class ScoreInput:
     maps: torch.Tensor
     batch: Batch
     model_fn: ModelFn | None = None
+    model: nn.Module | None = None
     method_model: nn.Module | None = None
     explain_fn: ExplainFn | None = None
     degenerate: torch.Tensor | None = None
