@@ -1,0 +1,85 @@
+"""Spike Activation Map (SAM): Kim & Panda, Sci. Rep. 11:19037 (2021), arXiv:2103.14441.
+
+For a spiking layer with binary spikes ``S[t, k, i, j]``, the neuron contribution score
+``N[t] = sum over earlier spike times t' of exp(-gamma * (t - t'))`` rewards short inter-spike
+intervals, and the map is ``M[t, i, j] = sum_k N[t, k, i, j] * S[t, k, i, j]``: only neurons
+spiking *now* contribute, channels are summed, no gradient and no label are used.
+
+Three readings of "earlier" (see ``shared/reference/sam-and-models.md``):
+``exclusive`` (t' < t, the paper's words), ``inclusive`` (t' <= t) and ``official`` (the
+reference code: inclusive plus ``exp(-gamma * t)`` for every silent step so far, because it
+computes ``t - S[p] * p`` for every step p). All three use exact O(T) recursions instead of the
+reference code's O(T^2) re-summation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import torch
+
+from bench.registry import METHODS
+from methods._common import record, run_model
+from methods.base import ExplainInput
+from methods.postprocess import TimeReduce
+
+Variant = Literal["exclusive", "inclusive", "official"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SamParams:
+    """gamma: decay of the temporal kernel (the reference code's 0.5). variant: see module doc.
+    layer: target layer (None: the model card's default). time_reduce: single-map view."""
+
+    gamma: float = 0.5
+    variant: Variant = "inclusive"
+    layer: str | None = None
+    time_reduce: TimeReduce = "mean"
+
+    def __post_init__(self) -> None:
+        if self.gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {self.gamma}")
+
+
+@torch.no_grad()
+def spike_activation_map(spikes: torch.Tensor, gamma: float = 0.5,
+                         variant: str = "inclusive") -> torch.Tensor:
+    """Binary spikes ``[T, B, C, H, W]`` -> raw SAM maps ``[T, B, H, W]`` (unnormalized).
+
+    Recursions (per neuron): inclusive ``N_t = e^-gamma N_{t-1} + S_t``; exclusive
+    ``N_t - S_t``; official ``N_t + n0_t e^(-gamma t)`` with ``n0_t`` the silent steps <= t.
+    """
+    if spikes.dim() != 5:
+        raise ValueError(f"spikes must be [T, B, C, H, W], got shape {tuple(spikes.shape)}")
+    if variant not in ("exclusive", "inclusive", "official"):
+        raise ValueError(f"unknown SAM variant {variant!r}")
+    s = spikes.detach().to(torch.float32 if not spikes.is_floating_point() else spikes.dtype)
+    decay = math.exp(-gamma)
+    ncs = torch.zeros_like(s[0])
+    silent = torch.zeros_like(s[0])
+    maps = []
+    for t in range(s.shape[0]):
+        ncs = decay * ncs + s[t]
+        if variant == "inclusive":
+            score = ncs
+        elif variant == "exclusive":
+            score = ncs - s[t]
+        else:
+            silent = silent + (1 - s[t])
+            score = ncs + silent * math.exp(-gamma * t)
+        maps.append((score * s[t]).sum(dim=1))
+    return torch.stack(maps)
+
+
+@METHODS.register(
+    summary="Spike Activation Map: inter-spike-interval weighted spikes of a layer, per time step",
+    model_kind="snn", temporal=True, needs_grad=False, needs_label=False, version="1",
+    reference="Kim & Panda, Sci. Rep. 2021 (arXiv:2103.14441)", params=SamParams)
+def sam(inp: ExplainInput, params: SamParams) -> torch.Tensor:
+    """Raw SAM maps ``[T, B, h, w]`` of ``inp.layer`` for the sample's fixed encoding."""
+    with torch.no_grad(), record(inp.model, [inp.layer]) as rec:
+        run_model(inp)
+        spikes = rec.spikes[inp.layer]
+    return spike_activation_map(spikes, params.gamma, params.variant)

@@ -1,0 +1,59 @@
+"""SNN-crafted Grad-CAM: Kim & Panda 2021, Eq. 1-2 (the paper's gradient baseline on the SNN).
+
+Channel weights from gradients of the class output w.r.t. the target layer's spikes ``A``,
+backpropagated through time and the surrogate:
+
+    alpha[k]    = (1/N) sum_t sum_i sum_j d y_c / d A[t, k, i, j]      (shared over time, Eq. 1)
+    alpha[t, k] = (1/N)       sum_i sum_j d y_c / d A[t, k, i, j]      (per step, Eq. 2's index)
+    G[t, i, j]  = max(0, sum_k alpha[(t,) k] * A[t, k, i, j])
+
+N = H * W. ``y_c`` is the logit of ``inp.target`` (the paper explains the ground-truth class;
+the runner decides whether it passes the label or the prediction). The ReLU is part of
+Grad-CAM's definition (``relu=False`` exposes the signed map).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from bench.registry import METHODS
+from methods._common import layer_activations_and_grads
+from methods.base import ExplainInput
+from methods.postprocess import TimeReduce
+
+
+@dataclasses.dataclass(frozen=True)
+class SnnGradCamParams:
+    """per_step_alpha: Eq. 2's per-time-step channel weights instead of one alpha (Eq. 1).
+    relu: Grad-CAM's ReLU of each step's weighted sum. layer: None = the card's default."""
+
+    per_step_alpha: bool = False
+    relu: bool = True
+    layer: str | None = None
+    time_reduce: TimeReduce = "mean"
+
+
+def gradcam_maps(acts: torch.Tensor, grads: torch.Tensor, per_step_alpha: bool = False,
+                 relu: bool = True) -> torch.Tensor:
+    """Activations and their gradients ``[T, B, C, H, W]`` -> Grad-CAM maps ``[T, B, H, W]``.
+
+    With T = 1 (an ANN) this is standard Grad-CAM (Selvaraju et al. 2017).
+    """
+    n = acts.shape[-1] * acts.shape[-2]
+    alpha = grads.sum(dim=(-2, -1)) / n  # [T, B, C]
+    if not per_step_alpha:
+        alpha = alpha.sum(0, keepdim=True)  # Eq. 1 sums over t as well
+    cam = (alpha[..., None, None] * acts).sum(2)
+    return cam.clamp_min(0) if relu else cam
+
+
+@METHODS.register(
+    summary="SNN-crafted Grad-CAM: BPTT gradients of the class score on a layer's spikes, per step",
+    model_kind="snn", temporal=True, needs_grad=True, needs_label=True, version="1",
+    reference="Kim & Panda, Sci. Rep. 2021, Eq. 1-2", params=SnnGradCamParams)
+def snn_gradcam(inp: ExplainInput, params: SnnGradCamParams) -> torch.Tensor:
+    """Raw maps ``[T, B, h, w]`` at ``inp.layer`` for the sample's fixed encoding."""
+    acts, grads = layer_activations_and_grads(inp)
+    return gradcam_maps(acts, grads, params.per_step_alpha, params.relu)
