@@ -50,6 +50,9 @@ class ScoreInput:
     explain_fn: see :data:`ExplainFn`, or None.
     degenerate: ``[B]`` bool, True where the raw map was all-zero/constant.
     seed: the run seed.
+    data_mean / data_std: the dataset's per-channel normalization statistics
+        (``x = (pixel - mean) / std``), for metrics whose substrate is defined in pixel space
+        (e.g. the gray fill of the ``m4`` deletion preset), or None when unknown.
     """
 
     maps: torch.Tensor
@@ -60,6 +63,8 @@ class ScoreInput:
     explain_fn: ExplainFn | None = None
     degenerate: torch.Tensor | None = None
     seed: int = 0
+    data_mean: tuple[float, ...] | None = None
+    data_std: tuple[float, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
