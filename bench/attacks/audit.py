@@ -1,0 +1,119 @@
+"""The attack-strength audit and the paired stability comparison, from a results table.
+
+Pure functions of a DataFrame in the results schema (one row per sample, metric and point).
+A robustness number is credible only if the white-box attack is at least as strong as a
+transfer attack and a random-noise control at the same eps, and its gradients do not vanish
+(Athalye et al. 2018); :func:`audit_warnings` says where that fails.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bench.stats import bootstrap_ci, holm, wilcoxon_p
+
+SUCCESS = {"whitebox": "attack_success_whitebox", "transfer": "attack_success_transfer",
+           "noise": "attack_success_noise"}
+ZERO_GRAD = "attack_zero_gradient"
+ACCURACY = "adversarial_accuracy"
+
+
+def _card_facts(model: str) -> dict[str, str]:
+    """Encoding and surrogate of a zoo model ("" when the name is not in the zoo)."""
+    try:
+        from bench.models import get_card
+
+        card = get_card(model)
+    except Exception:  # a results table may name models this checkout does not register
+        return {"encoding": "", "surrogate": ""}
+    surrogate = card.neuron.surrogate if card.neuron is not None else ""
+    return {"encoding": card.encoding, "surrogate": surrogate}
+
+
+def audit_table(df: pd.DataFrame, eot: int = 8) -> pd.DataFrame:
+    """One row per (dataset, model, eps): accuracy, success rates, their gaps, zero-gradient share.
+
+    Columns: ``dataset, model, point, clean_acc, adv_acc, success_whitebox, success_transfer,
+    success_noise, gap_transfer`` (white-box minus transfer), ``gap_noise``, ``zero_grad``,
+    ``encoding, surrogate, eot`` (EOT samples the white-box attack used: ``eot`` for Poisson
+    input, else 1). Success rates are NaN-means (over samples correct on the clean input).
+    """
+    rows = df[df["metric"].isin([*SUCCESS.values(), ACCURACY])]
+    cells = rows.groupby(["dataset", "model", "metric", "point"])["value"].mean().unstack("metric")
+    zero = zero_gradient_share(df)
+    out = []
+    for (dataset, model), g in cells.groupby(level=[0, 1], sort=True):
+        g = g.droplevel([0, 1])
+        col = lambda metric, point: g.at[point, metric] if metric in g and point in g.index else np.nan
+        facts = _card_facts(model)
+        for point in sorted(p for p in g.index if p > 0):
+            rec = {"dataset": dataset, "model": model, "point": point,
+                   "clean_acc": col(ACCURACY, 0.0), "adv_acc": col(ACCURACY, point)}
+            for short, metric in SUCCESS.items():
+                rec[f"success_{short}"] = col(metric, point)
+            rec["gap_transfer"] = rec["success_whitebox"] - rec["success_transfer"]
+            rec["gap_noise"] = rec["success_whitebox"] - rec["success_noise"]
+            rec["zero_grad"] = zero.get((dataset, model), np.nan)
+            rec.update(facts, eot=eot if facts["encoding"].startswith("poisson") else 1)
+            out.append(rec)
+    cols = ["dataset", "model", "point", "clean_acc", "adv_acc", *(f"success_{k}" for k in SUCCESS),
+            "gap_transfer", "gap_noise", "zero_grad", "encoding", "surrogate", "eot"]
+    return pd.DataFrame(out, columns=cols)
+
+
+def zero_gradient_share(df: pd.DataFrame) -> pd.Series:
+    """Mean ``attack_zero_gradient`` per (dataset, model)."""
+    return df[df["metric"] == ZERO_GRAD].groupby(["dataset", "model"])["value"].mean()
+
+
+def audit_warnings(df: pd.DataFrame, tol: float = 0.0, zero_grad_max: float = 0.5) -> list[str]:
+    """Warnings that a model's robustness may be overestimated (gradient masking).
+
+    - the white-box success rate is lower than the transfer or noise success rate by more
+      than ``tol`` at some eps;
+    - on average more than ``zero_grad_max`` of the input gradient is exactly zero.
+    """
+    out = []
+    for r in audit_table(df).itertuples(index=False):
+        for other in ("transfer", "noise"):
+            theirs = getattr(r, f"success_{other}")
+            if r.success_whitebox < theirs - tol:
+                out.append(f"{r.dataset}/{r.model} eps={r.point * 255:.3g}/255: white-box success "
+                           f"{r.success_whitebox:.1%} < {other} {theirs:.1%} (gradient masking?)")
+    for (dataset, model), share in zero_gradient_share(df).items():
+        if share > zero_grad_max:
+            out.append(f"{dataset}/{model}: {share:.0%} of the input gradient is exactly zero "
+                       f"(vanishing gradients: white-box numbers are not credible)")
+    return out
+
+
+def paired_stability(df: pd.DataFrame, metric: str, a: tuple[str, str], b: tuple[str, str],
+                     n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Paired comparison of two (method, method_model) cells on the same samples, per eps.
+
+    E.g. ``a=("sam", "vgg5_snn_t8")``, ``b=("ann_gradcam", "vgg5_ann")``: SAM on the SNN vs
+    Grad-CAM on its ANN twin. Pairs are matched on (dataset, sample_id, point) over
+    time-aggregated rows. Output per eps: ``point, n_pairs, mean_a, mean_b, diff_mean, ci_lo,
+    ci_hi`` (bootstrap CI of the mean of a - b), ``p`` (Wilcoxon signed-rank) and ``p_holm``
+    (Holm over the eps of this comparison). Positive diff = a scores higher.
+    """
+    rows = df[(df["metric"] == metric) & df["timestep"].isna() & df["point"].notna()]
+
+    def side(method: str, method_model: str) -> pd.Series:
+        s = rows[(rows["method"] == method) & (rows["method_model"] == method_model)]
+        return s.groupby(["dataset", "sample_id", "point"])["value"].mean()
+
+    both = pd.concat({"a": side(*a), "b": side(*b)}, axis=1).dropna()
+    recs = []
+    for point, g in both.groupby(level="point", sort=True):
+        d = (g["a"] - g["b"]).to_numpy(float)
+        mean, lo, hi = bootstrap_ci(d, n_boot=n_boot, ci=ci, seed=seed,
+                                    key=f"paired|{metric}|{a}|{b}|{point}")
+        recs.append({"point": float(point), "n_pairs": len(d), "mean_a": g["a"].mean(),
+                     "mean_b": g["b"].mean(), "diff_mean": mean, "ci_lo": lo, "ci_hi": hi,
+                     "p": wilcoxon_p(g["a"].to_numpy(float), g["b"].to_numpy(float))})
+    out = pd.DataFrame(recs, columns=["point", "n_pairs", "mean_a", "mean_b", "diff_mean",
+                                      "ci_lo", "ci_hi", "p"])
+    out["p_holm"] = holm(out["p"].to_numpy()) if len(out) else []
+    return out

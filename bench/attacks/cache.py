@@ -1,0 +1,76 @@
+"""An in-memory cache of adversarial examples, so several methods and metrics share them.
+
+Key: the model object (held weakly, so a freed model drops its entries and a recycled ``id``
+never hits a stale entry), the attack spec, eps, seed, normalization, and a digest of the
+sample ids, labels and clean inputs. The attack is deterministic given that key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from bench.attacks.core import AttackSpec, attack
+
+#: Entries kept per model (least recently used are dropped first).
+MAX_ENTRIES_PER_MODEL = 256
+
+_CACHE: "weakref.WeakKeyDictionary[nn.Module, OrderedDict]" = weakref.WeakKeyDictionary()
+
+
+def _digest(*tensors: torch.Tensor) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(str((t.dtype, tuple(t.shape))).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def craft(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sample_id: torch.Tensor, eps: float,
+          spec: AttackSpec, mean: Sequence[float], std: Sequence[float], seed: int = 0) -> torch.Tensor:
+    """:func:`bench.attacks.core.attack`, memoized; returns a fresh tensor ``[B, C, H, W]``."""
+    key = (spec, float(eps), int(seed), tuple(map(float, mean)), tuple(map(float, std)),
+           _digest(x, y, sample_id))
+    entries = _CACHE.setdefault(model, OrderedDict())
+    if key in entries:
+        entries.move_to_end(key)
+        return entries[key].clone()
+    adv = attack(model, x, y, sample_id, eps, spec, mean, std, seed).detach()
+    entries[key] = adv
+    while len(entries) > MAX_ENTRIES_PER_MODEL:
+        entries.popitem(last=False)
+    return adv.clone()
+
+
+def clear_cache() -> None:
+    """Forget every cached adversarial example."""
+    _CACHE.clear()
+    _MAPS.clear()
+
+
+def cache_size() -> int:
+    """Number of cached adversarial batches over all models."""
+    return sum(len(v) for v in _CACHE.values())
+
+
+# Attacked maps: several stability metrics compare the same re-explained input. Keyed weakly by
+# the explain function (it lives as long as one method's batch), then by model and input digest.
+_MAPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def attacked_maps(explain_fn, model: nn.Module, x_adv: torch.Tensor) -> torch.Tensor:
+    """``explain_fn(model, x_adv)`` -> ``[B, H, W]``, memoized per (explain_fn, model, x_adv)."""
+    key = (id(model), _digest(x_adv))
+    try:
+        entries = _MAPS.setdefault(explain_fn, {})
+    except TypeError:  # not weak-referenceable: no caching
+        return explain_fn(model, x_adv)
+    if key not in entries:
+        entries[key] = explain_fn(model, x_adv).detach()
+    return entries[key].clone()

@@ -1,0 +1,228 @@
+"""Robustness metrics: accuracy under attack, the audit, explanation stability, paired comparison."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import metrics.robustness as rob
+from bench.attacks import cache
+from bench.attacks.audit import audit_table, audit_warnings, paired_stability
+from bench.attacks.stability import center_of_mass, com_shift, topk_intersection
+from bench.data.base import Batch, normalize
+from bench.errors import ConfigError
+from bench.registry import METRICS
+from metrics._ssim import spearman, ssim
+from metrics.base import ScoreInput
+
+MEAN, STD = (0.5,), (0.25,)
+H, K = 8, 3
+EPS = (1 / 255, 8 / 255, 64 / 255)
+
+
+class Linear(nn.Module):
+    def __init__(self, seed=0, scale=0.3):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.w = nn.Parameter(scale * torch.randn(K, H * H, generator=g))
+
+    def forward(self, x, sample_id=None, seed=0):
+        return x.flatten(1) @ self.w.T
+
+
+class Constant(nn.Module):
+    """Constant logits: the input gradient is exactly zero (the extreme of gradient masking)."""
+
+    def forward(self, x, sample_id=None, seed=0):
+        return torch.tensor([2.0, 1.0, 0.0]).expand(x.shape[0], K) + 0 * x.flatten(1)[:, :1]
+
+
+def batch(n=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.zeros(n, H, H, dtype=torch.bool)
+    mask[:, 2:5, 2:5] = True
+    return Batch(x=normalize(torch.rand(n, 1, H, H, generator=g), MEAN, STD),
+                 y=torch.randint(0, K, (n,), generator=g), sample_id=torch.arange(n), mask=mask)
+
+
+def params(cls=rob.AttackParams, **kw):
+    return cls(epsilons=EPS, steps=5, mean=MEAN, std=STD, **kw)
+
+
+def model_input(model, b):
+    return ScoreInput(maps=torch.zeros(len(b), H, H), batch=b, model=model, seed=3)
+
+
+def rows(model_name, metric, scores):
+    """Scores -> results-schema rows, as the runner writes them (point = eps)."""
+    out = []
+    for i in range(scores.values.shape[0]):
+        if scores.curve is None:
+            out.append(dict(dataset="d", model=model_name, method="", method_model="", sample_id=i,
+                            metric=metric, timestep=np.nan, point=np.nan, value=float(scores.values[i])))
+            continue
+        for p, v in zip(scores.points, scores.curve[i].tolist()):
+            out.append(dict(dataset="d", model=model_name, method="", method_model="", sample_id=i,
+                            metric=metric, timestep=np.nan, point=p, value=v))
+    return out
+
+
+# -- stability functions ---------------------------------------------------------------------
+def test_identical_maps_score_perfectly():
+    a = torch.rand(4, H, H)
+    assert torch.allclose(spearman(a, a), torch.ones(4))
+    assert torch.allclose(topk_intersection(a, a, 0.1), torch.ones(4))
+    assert torch.allclose(ssim(a, a).float(), torch.ones(4))
+    assert torch.allclose(com_shift(a, a), torch.zeros(4))
+
+
+def test_independent_maps_score_near_chance():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(64, 32, 32, generator=g), torch.rand(64, 32, 32, generator=g)
+    assert abs(spearman(a, b).mean()) < 0.02
+    assert abs(topk_intersection(a, b, 0.1).mean() - 0.1) < 0.02  # chance = frac
+    assert abs(ssim(a, b).mean()) < 0.05
+
+
+def test_com_shift_known_answer_and_nan():
+    a, b = torch.zeros(1, H, H), torch.zeros(1, H, H)
+    a[0, 1, 1] = 1.0
+    b[0, 4, 5] = 1.0  # moved by (3, 4): distance 5
+    assert torch.allclose(center_of_mass(a), torch.tensor([[1.0, 1.0]], dtype=torch.float64))
+    assert math.isclose(float(com_shift(a, b)), 5 / math.hypot(H - 1, H - 1), rel_tol=1e-6)
+    assert math.isnan(float(com_shift(a, torch.zeros(1, H, H))))
+
+
+# -- model-scope metrics -----------------------------------------------------------------------
+def test_adversarial_accuracy_curve():
+    model, b = Linear(), batch()
+    s = rob.adversarial_accuracy(model_input(model, b), params())
+    clean = (model(b.x).argmax(-1) == b.y).float()
+    assert s.points == (0.0, *EPS) and s.curve.shape == (12, 4)
+    assert torch.equal(s.curve[:, 0], clean)  # point 0 records who was already wrong
+    assert (s.curve[:, 1:] <= clean[:, None]).all()
+    assert s.curve[:, -1].sum() < clean.sum()  # 64/255 breaks this model
+    assert torch.allclose(s.values, s.curve[:, 1:].mean(1))
+
+
+def test_success_rates_and_transfer_from_itself(monkeypatch):
+    cache.clear_cache()
+    model, b = Linear(), batch()
+    white = rob.attack_success_whitebox(model_input(model, b), params())
+    clean = model(b.x).argmax(-1) == b.y
+    assert torch.isnan(white.curve[~clean]).all() and not torch.isnan(white.curve[clean]).any()
+    # transfer from an identical copy crafts the same examples: same success
+    twin = Linear()
+    monkeypatch.setattr(rob, "load_source", lambda name, device: twin)
+    trans = rob.attack_success_transfer(model_input(model, b), params(rob.TransferParams, source="copy"))
+    assert torch.equal(torch.nan_to_num(trans.curve, -1), torch.nan_to_num(white.curve, -1))
+    noise = rob.attack_success_noise(model_input(model, b), params())
+    assert noise.curve.shape == white.curve.shape
+    assert torch.nansum(white.curve) >= torch.nansum(noise.curve)
+
+
+def test_zero_gradient_model_is_flagged():
+    b = batch()
+    const, lin = Constant(), Linear()
+    recs = []
+    for name, m in (("const", const), ("linear", lin)):
+        inp = model_input(m, b)
+        recs += rows(name, "attack_zero_gradient", rob.attack_zero_gradient(inp, params()))
+        recs += rows(name, "attack_success_whitebox", rob.attack_success_whitebox(inp, params()))
+        recs += rows(name, "attack_success_noise", rob.attack_success_noise(inp, params()))
+        recs += rows(name, "adversarial_accuracy", rob.adversarial_accuracy(inp, params()))
+    df = pd.DataFrame(recs)
+    warnings = audit_warnings(df)
+    assert any("const" in w and "zero" in w for w in warnings)
+    assert not any("linear" in w for w in warnings)
+    table = audit_table(df)
+    assert set(table["model"]) == {"const", "linear"} and len(table) == 2 * len(EPS)
+    assert (table.loc[table["model"] == "const", "zero_grad"] == 1.0).all()
+
+
+def test_audit_warns_when_whitebox_weaker_than_noise():
+    recs = [dict(dataset="d", model="m", method="", sample_id=i, metric=m, timestep=np.nan,
+                 point=0.01, value=v)
+            for i in range(10)
+            for m, v in (("attack_success_whitebox", float(i < 2)), ("attack_success_noise", float(i < 5)),
+                         ("attack_success_transfer", float(i < 1)))]
+    df = pd.DataFrame(recs)
+    w = audit_warnings(df)
+    assert len(w) == 1 and "noise" in w[0] and "20.0% < noise 50.0%" in w[0]
+    df.loc[df["metric"] == "attack_success_whitebox", "value"] = 1.0
+    assert audit_warnings(df) == []
+
+
+# -- explanation stability -------------------------------------------------------------------
+def stability_input(model, b, explain_fn, maps):
+    return ScoreInput(maps=maps, batch=b, model=model, method_model=model, explain_fn=explain_fn, seed=0)
+
+
+def test_stability_perfect_for_input_independent_explainer():
+    model, b = Linear(), batch(6)
+    fixed = torch.rand(6, H, H, generator=torch.Generator().manual_seed(1))
+    fixed[:, 3, 3] = 2.0  # argmax inside the mask: every clean hit must be kept
+    fn = lambda m, x: fixed.clone()
+    inp = stability_input(model, b, fn, fixed)
+    assert torch.allclose(rob.stability_spearman(inp, params()).curve, torch.ones(6, 3))
+    assert torch.allclose(rob.stability_topk(inp, params(rob.TopkParams)).curve, torch.ones(6, 3))
+    assert torch.allclose(rob.stability_ssim(inp, params()).curve, torch.ones(6, 3))
+    assert torch.allclose(rob.stability_com_shift(inp, params()).curve, torch.zeros(6, 3))
+    kept = rob.stability_pointing(inp, params(rob.PointingParams, tolerance=0.0))
+    assert torch.equal(kept.curve, torch.ones(6, 3))
+
+
+def test_stability_near_chance_for_random_explainer():
+    model, b = Linear(), batch(32)
+    g = torch.Generator().manual_seed(2)
+    fn = lambda m, x: torch.rand(x.shape[0], 32, 32, generator=g)
+    inp = stability_input(model, b, fn, torch.rand(32, 32, 32, generator=g))
+    assert abs(float(rob.stability_spearman(inp, params()).values.mean())) < 0.05
+    assert abs(float(rob.stability_topk(inp, params(rob.TopkParams)).values.mean()) - 0.1) < 0.03
+
+
+def test_stability_explains_the_attacked_input_of_the_method_model():
+    cache.clear_cache()
+    model, b = Linear(), batch(4)
+    seen = []
+
+    def fn(m, x):
+        seen.append((m, x))
+        return x[:, 0].abs()
+
+    inp = stability_input(model, b, fn, b.x[:, 0].abs())
+    rob.stability_spearman(inp, params())
+    rob.stability_ssim(inp, params())  # shares the attacked maps with the first metric
+    assert len(seen) == len(EPS) and all(m is model for m, _ in seen)
+    pixels = lambda x: x * STD[0] + MEAN[0]
+    for (_, x), e in zip(seen, EPS):
+        assert (pixels(x) - pixels(b.x)).abs().max() <= e + 1e-6
+
+
+# -- params, registry, paired comparison --------------------------------------------------------
+def test_params_and_registration():
+    entry = METRICS.get("adversarial_accuracy")
+    assert entry.meta["scope"] == "model" and entry.meta["output"] == "curve"
+    assert METRICS.get("stability_spearman").meta["scope"] == "explanation"
+    with pytest.raises(ConfigError):
+        entry.make_params({"epsilons": [8.0]})  # 0-255 units by mistake
+    assert entry.make_params({}).epsilons == tuple(e / 255 for e in rob.EPS_255)
+
+
+def test_paired_stability():
+    rng = np.random.default_rng(0)
+    recs = []
+    for i in range(40):
+        for p in (0.01, 0.02):
+            base = rng.random()
+            recs.append(dict(dataset="d", sample_id=i, point=p, timestep=np.nan, metric="stability_spearman",
+                             method="sam", method_model="snn", value=base + 0.2 + 0.01 * rng.standard_normal()))
+            recs.append(dict(dataset="d", sample_id=i, point=p, timestep=np.nan, metric="stability_spearman",
+                             method="gradcam", method_model="ann", value=base))
+    out = paired_stability(pd.DataFrame(recs), "stability_spearman", ("sam", "snn"), ("gradcam", "ann"))
+    assert list(out["point"]) == [0.01, 0.02] and (out["n_pairs"] == 40).all()
+    assert ((out["ci_lo"] < 0.2) & (out["ci_hi"] > 0.2) & (out["ci_lo"] > 0.15)).all()
+    assert (out["p_holm"] < 1e-6).all()
