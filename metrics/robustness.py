@@ -13,6 +13,8 @@ the same sample ids, so a Poisson SNN sees the same encoding seed for both input
 
 White-box attacks are PGD (default) or FGSM through BPTT and the straight-through encoder;
 models with a stochastic (Poisson) encoding are attacked with EOT over ``eot`` encoding seeds.
+Epsilon is converted through the dataset normalization ``inp.data_mean/data_std`` (when the
+runner leaves them None: the statistics of the dataset named by the model's card).
 Adversarial examples are cached (:mod:`bench.attacks.cache`), so every metric and method of a
 batch shares them. The warnings of the audit: :func:`bench.attacks.audit.audit_warnings`.
 """
@@ -48,7 +50,6 @@ class AttackParams:
     """epsilons: L-inf budgets in pixel units (0, 1].  attack: "pgd" or "fgsm".
     steps / step_frac / random_start: PGD iterations, step size as a fraction of eps, random start.
     eot: encoding seeds per gradient for stochastic (Poisson) models; deterministic ones use 1.
-    mean / std: the dataset normalization; empty = the statistics of the probed model's dataset.
     """
 
     epsilons: tuple[float, ...] = tuple(e / 255 for e in EPS_255)
@@ -57,8 +58,6 @@ class AttackParams:
     step_frac: float = 0.25
     random_start: bool = True
     eot: int = 8
-    mean: tuple[float, ...] = ()
-    std: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.epsilons or not all(0 < e <= 1 for e in self.epsilons):
@@ -102,7 +101,7 @@ def _outcomes(inp: ScoreInput, params: AttackParams, source: nn.Module, spec: At
     """``clean_ok [B]`` and ``adv_ok [B, E]`` (bool) of the probed model, for examples crafted
     on ``source`` (the probed model itself for white-box and noise attacks)."""
     m, b, seed = inp.model, inp.batch, inp.seed
-    mean, std = norm_stats(m, params.mean, params.std)
+    mean, std = norm_stats(m, inp.data_mean, inp.data_std)
     clean_ok = predict(m, b.x, b.sample_id, seed) == b.y
     adv_ok = [predict(m, craft(source, b.x, b.y, b.sample_id, e, spec, mean, std, seed), b.sample_id, seed) == b.y
               for e in params.epsilons]
@@ -168,7 +167,7 @@ def attack_success_noise(inp: ScoreInput, params: AttackParams) -> Scores:
 def attack_zero_gradient(inp: ScoreInput, params: AttackParams) -> Scores:
     """``[B]`` in [0, 1]; 1 = a sign-gradient attack cannot move the sample (gradient masking)."""
     m, b, seed = inp.model, inp.batch, inp.seed
-    mean, std = norm_stats(m, params.mean, params.std)
+    mean, std = norm_stats(m, inp.data_mean, inp.data_std)
     n = _spec(params, is_stochastic(m, b.x, b.sample_id, seed)).eot
     pixels = denormalize(b.x, mean, std).clamp(0.0, 1.0)
     grad = loss_grad(m, pixels, b.y, b.sample_id, mean, std, eot_seeds(seed, n))
@@ -184,7 +183,7 @@ def _stability(inp: ScoreInput, params: AttackParams, compare: Compare) -> Score
     m, b, seed = inp.method_model if inp.method_model is not None else inp.model, inp.batch, inp.seed
     if m is None or inp.explain_fn is None:
         raise BenchError("stability metrics need the method's model and explain_fn")
-    mean, std = norm_stats(m, params.mean, params.std)
+    mean, std = norm_stats(m, inp.data_mean, inp.data_std)
     spec = _spec(params, is_stochastic(m, b.x, b.sample_id, seed))
     cols = []
     for e in params.epsilons:

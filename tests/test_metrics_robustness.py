@@ -49,11 +49,12 @@ def batch(n=12, seed=0):
 
 
 def params(cls=rob.AttackParams, **kw):
-    return cls(epsilons=EPS, steps=5, mean=MEAN, std=STD, **kw)
+    return cls(epsilons=EPS, steps=5, **kw)
 
 
 def model_input(model, b):
-    return ScoreInput(maps=torch.zeros(len(b), H, H), batch=b, model=model, seed=3)
+    return ScoreInput(maps=torch.zeros(len(b), H, H), batch=b, model=model, seed=3,
+                      data_mean=MEAN, data_std=STD)
 
 
 def rows(model_name, metric, scores):
@@ -158,7 +159,8 @@ def test_audit_warns_when_whitebox_weaker_than_noise():
 
 # -- explanation stability -------------------------------------------------------------------
 def stability_input(model, b, explain_fn, maps):
-    return ScoreInput(maps=maps, batch=b, model=model, method_model=model, explain_fn=explain_fn, seed=0)
+    return ScoreInput(maps=maps, batch=b, model=model, method_model=model, explain_fn=explain_fn, seed=0,
+                      data_mean=MEAN, data_std=STD)
 
 
 def test_stability_perfect_for_input_independent_explainer():

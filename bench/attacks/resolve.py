@@ -19,20 +19,18 @@ def card_of(model: nn.Module):
     return getattr(model, "card", None)
 
 
-def norm_stats(model: nn.Module, mean: Sequence[float], std: Sequence[float]
+def norm_stats(model: nn.Module, mean: Sequence[float] | None, std: Sequence[float] | None
                ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The dataset normalization: explicit ``mean``/``std`` if given, else the statistics of
-    the dataset named by the model's card (``bench.data.get_dataset(card.dataset, "test")``)."""
-    if len(mean) != len(std):
-        raise BenchError(f"mean and std differ in length: {len(mean)} vs {len(std)}")
-    if mean:
-        if any(s <= 0 for s in std):
-            raise BenchError(f"std must be positive, got {tuple(std)}")
+    """The dataset normalization: ``mean``/``std`` if given (``ScoreInput.data_mean/data_std``),
+    else the statistics of the dataset named by the model's card."""
+    if mean is not None and std is not None:
+        if len(mean) != len(std) or any(s <= 0 for s in std):
+            raise BenchError(f"invalid normalization: mean {tuple(mean)}, std {tuple(std)}")
         return tuple(map(float, mean)), tuple(map(float, std))
     card = card_of(model)
     if card is None:
-        raise BenchError("robustness metrics need the dataset's mean/std: set the metric's "
-                         "'mean' and 'std' params (the model has no card to look them up)")
+        raise BenchError("robustness metrics need the dataset's mean/std (ScoreInput.data_mean/"
+                         "data_std), and the model has no card to look them up")
     return _dataset_stats(card.dataset)
 
 
