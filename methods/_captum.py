@@ -33,6 +33,11 @@ def _common_args(inp: ExplainInput) -> dict:
     return dict(target=inp.target.to(inp.x.device), additional_forward_args=(inp.sample_id,))
 
 
+def _leaf(inp: ExplainInput) -> torch.Tensor:
+    """A fresh input leaf that requires grad (captum would flip the caller's tensor otherwise)."""
+    return inp.x.detach().clone().requires_grad_(True)
+
+
 @dataclasses.dataclass(frozen=True)
 class SaliencyParams:
     """channel_reduce: "max_abs" is Simonyan et al. 2014 (max over channels of |dy/dx|);
@@ -43,7 +48,7 @@ class SaliencyParams:
 
 def saliency_map(inp: ExplainInput, params: SaliencyParams) -> torch.Tensor:
     """``[B, H, W]``: the input gradient of the target logit, reduced over channels."""
-    attr = Saliency(forward_fn(inp)).attribute(inp.x, abs=False, **_common_args(inp))
+    attr = Saliency(forward_fn(inp)).attribute(_leaf(inp), abs=False, **_common_args(inp))
     return reduce_channels(attr.detach(), params.channel_reduce)
 
 
@@ -56,7 +61,7 @@ class InputXGradientParams:
 
 def input_x_gradient_map(inp: ExplainInput, params: InputXGradientParams) -> torch.Tensor:
     """``[B, H, W]``: ``x * dy/dx`` reduced over channels."""
-    attr = InputXGradient(forward_fn(inp)).attribute(inp.x, **_common_args(inp))
+    attr = InputXGradient(forward_fn(inp)).attribute(_leaf(inp), **_common_args(inp))
     return reduce_channels(attr.detach(), params.channel_reduce)
 
 
@@ -79,7 +84,7 @@ class IntegratedGradientsParams:
 def integrated_gradients_map(inp: ExplainInput, params: IntegratedGradientsParams) -> torch.Tensor:
     """``[B, H, W]``: Sundararajan et al. 2017, straight-line path from the baseline."""
     attr = IntegratedGradients(forward_fn(inp)).attribute(
-        inp.x, baselines=params.baseline, n_steps=params.n_steps,
+        _leaf(inp), baselines=params.baseline, n_steps=params.n_steps,
         internal_batch_size=params.internal_batch_size or None, **_common_args(inp))
     return reduce_channels(attr.detach(), params.channel_reduce)
 

@@ -21,8 +21,8 @@ def run_model(inp: ExplainInput, x: torch.Tensor | None = None) -> torch.Tensor:
 
 @contextmanager
 def record(model: torch.nn.Module, layers: list[str], *, grad: bool = False) -> Iterator[object]:
-    """:func:`bench.models.record`, imported on use so that listing methods stays cheap."""
-    from bench.models import record as _record
+    """:func:`bench.models.record.record`, imported on use so that listing methods stays cheap."""
+    from bench.models.record import record as _record
 
     with _record(model, layers, grad=grad) as rec:
         yield rec
@@ -52,11 +52,12 @@ def reduce_channels(attr: torch.Tensor, how: str) -> torch.Tensor:
 def layer_activations_and_grads(inp: ExplainInput) -> tuple[torch.Tensor, torch.Tensor]:
     """``inp.layer``'s outputs and ``d (target logit) / d outputs``, both ``[T, B, C, H, W]``.
 
-    Differentiates w.r.t. a fresh copy of the input only, so the recorded layer's gradient
-    hooks fire (BPTT through the surrogate) while no ``.grad`` is accumulated on the model.
+    With ``grad=True`` the recorded tensor is the one the next layer consumes, so
+    ``torch.autograd.grad`` reaches it by BPTT through the surrogate, and no ``.grad`` is
+    accumulated on the model's parameters.
     """
-    x = inp.x.detach().requires_grad_(True)
     with torch.enable_grad(), record(inp.model, [inp.layer], grad=True) as rec:
-        score = target_score(run_model(inp, x), inp.target)
-        torch.autograd.grad(score, x)
-        return rec.spikes[inp.layer].detach(), rec.grad[inp.layer].detach()
+        score = target_score(run_model(inp), inp.target)
+        acts = rec.spikes[inp.layer]
+        (grads,) = torch.autograd.grad(score, acts)
+    return acts.detach(), grads.detach()
