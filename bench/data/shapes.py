@@ -1,0 +1,311 @@
+"""``shapes``: the embedded default dataset -- procedural shapes with exact masks.
+
+Each image shows one target object (one of :data:`~bench.data._render.SHAPES`) at a random
+position, scale, rotation and colour on a low-contrast textured background (stripes + pixel
+noise), plus 0..``n_distractors_max`` distractors (thin lines, scribbles, small blobs) that
+belong to no class and never touch the target (they keep a gap of ``size // 16`` pixels).
+The target is painted last and without anti-aliasing, so ``mask`` is exactly its visible
+pixels and ``box`` the mask's tight box.
+
+Everything is deterministic from ``(seed, split, index)``: sample ``index`` draws from
+``sample_generator(seed, index, "shapes/<split>")``; ``label = index % num_classes`` (balanced).
+Images are quantized to 8 bits like real photos and generated in fixed chunks of
+:data:`CHUNK` samples, cached in memory per dataset instance.
+
+Fast path for training loops: ``ds.tensors()`` returns all images ``[N, 3, H, W]`` float in
+[0, 1], labels ``[N]``, masks ``[N, H, W]`` and boxes ``[N, 4]`` at once (a :class:`Tensors`
+named tuple); normalize with ``bench.data.base.normalize(images, ds.mean, ds.std)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import torch
+
+from bench.config import config_hash
+from bench.data import _render
+from bench.data.base import Sample
+from bench.errors import BenchError
+from bench.registry import DATASETS
+from bench.seeding import sample_generator
+
+CHUNK = 256
+#: Bump when the generator changes what it draws (part of the fingerprint).
+GENERATOR_VERSION = 1
+N_CANDIDATES = 8  # placements tried per distractor before it is dropped
+SPLITS = ("train", "val", "test")
+
+# Per-channel statistics of the default train split (8000 images, 32x32, seed 0), measured
+# with tests/test_data_shapes.py::test_normalization_constants (which re-measures them).
+SHAPES_MEAN = (0.5006, 0.5008, 0.4977)
+SHAPES_STD = (0.2429, 0.2428, 0.2435)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShapesParams:
+    """Generator parameters. ``scale_min``/``scale_max``: object radius as a fraction of
+    ``image_size`` (each class fits a disk of that radius)."""
+
+    image_size: int = 32
+    seed: int = 0
+    n_train: int = 8000
+    n_val: int = 1000
+    n_test: int = 1000
+    n_distractors_max: int = 2
+    scale_min: float = 0.2
+    scale_max: float = 0.32
+
+    def __post_init__(self) -> None:
+        check_common(self, max_scale=0.45)
+
+
+def check_common(p: "ShapesParams", max_scale: float) -> None:
+    """Cross-field checks shared by ``shapes`` and ``shapes_pair`` params."""
+    if p.image_size < 16:
+        raise ValueError(f"image_size must be >= 16, got {p.image_size}")
+    if min(p.n_train, p.n_val, p.n_test) < 0:
+        raise ValueError("n_train, n_val and n_test must be >= 0")
+    if not 0 <= p.n_distractors_max <= 4:
+        raise ValueError(f"n_distractors_max must be in 0..4, got {p.n_distractors_max}")
+    if not 0.05 <= p.scale_min <= p.scale_max <= max_scale:
+        raise ValueError(f"need 0.05 <= scale_min <= scale_max <= {max_scale}, "
+                         f"got {p.scale_min}, {p.scale_max}")
+
+
+class Tensors(NamedTuple):
+    """A whole split in memory: images ``[N, 3, H, W]`` float in [0, 1], labels ``[N]`` long,
+    masks ``[N, H, W]`` bool, boxes ``[N, 4]`` float, sample_ids ``[N]`` long."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    masks: torch.Tensor
+    boxes: torch.Tensor
+    sample_ids: torch.Tensor
+
+
+# ---------------------------------------------------------------------------------------------
+# Scene generation: per-sample uniforms -> chunk of rendered images (n_targets = 1 or 2)
+# ---------------------------------------------------------------------------------------------
+
+def _layout(n_targets: int, n_dist: int) -> dict[str, tuple[int, ...]]:
+    """Shapes of the per-sample uniform draws, in draw order."""
+    return {"place": (n_targets, 4), "second_label": (1,), "bg": (3,), "texture": (5,),
+            "target_rgb": (n_targets, 16, 3), "n_dist": (1,),
+            "dist": (n_dist, N_CANDIDATES, 10), "dist_rgb": (n_dist, 16, 3)}
+
+
+def _draw(params, stage: str, indices: range, n_targets: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Per-sample random numbers for ``indices``: ``{field: [C, *shape]}`` and noise ``[C, 3, H, W]``."""
+    layout = _layout(n_targets, params.n_distractors_max)
+    sizes = [math.prod(s) for s in layout.values()]
+    size = params.image_size
+    flat, noise = [], []
+    for i in indices:
+        g = sample_generator(params.seed, i, stage)
+        flat.append(torch.rand(sum(sizes), generator=g))
+        noise.append(torch.randn(3, size, size, generator=g))
+    u = torch.stack(flat)
+    fields = dict(zip(layout, u.split(sizes, dim=1)))
+    return {k: v.reshape(len(indices), *layout[k]) for k, v in fields.items()}, torch.stack(noise)
+
+
+def _labels(indices: range, second: torch.Tensor, n_targets: int) -> torch.Tensor:
+    """``[C, n_targets]``: the first label cycles through the classes (balanced); a second
+    target gets a different class chosen uniformly."""
+    k = len(_render.SHAPES)
+    first = torch.tensor(list(indices), dtype=torch.long) % k
+    if n_targets == 1:
+        return first[:, None]
+    other = (first + 1 + (second[:, 0] * (k - 1)).long().clamp_max(k - 2)) % k
+    return torch.stack([first, other], 1)
+
+
+def _placements(u: torch.Tensor, params, n_targets: int) -> torch.Tensor:
+    """``[C, n_targets, 4]`` uniforms -> ``(cx, cy, r, theta)``; target t lives in the t-th of
+    ``n_targets`` vertical bands (left/right halves for pairs), fully inside the image."""
+    s = float(params.image_size)
+    band = s / n_targets
+    r = s * (params.scale_min + (params.scale_max - params.scale_min) * u[..., 2])
+    margin = r + 0.5
+    x_lo = torch.arange(n_targets, dtype=torch.float32) * band
+    cx = x_lo + margin + (band - 2 * margin).clamp_min(0) * u[..., 0]
+    cy = margin + (s - 2 * margin).clamp_min(0) * u[..., 1]
+    return torch.stack([cx, cy, r, 2 * math.pi * u[..., 3]], -1)
+
+
+def _distractor_segments(u: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[M, 10]`` uniforms -> capsule segments ``[M, 3, 4]`` and half-widths ``[M]``.
+
+    kind 0: a straight line; 1: a scribble of three short segments with sharp turns;
+    2: a small blob (a short fat capsule, far smaller than any target).
+    """
+    s = float(size)
+    kind = (u[:, 0] * 3).long().clamp_max(2)
+    start = torch.stack([0.1 + 0.8 * u[:, 1], 0.1 + 0.8 * u[:, 2]], 1) * s
+    heading = 2 * math.pi * u[:, 3]
+    seg_len = torch.where(kind == 0, s * (0.25 + 0.2 * u[:, 4]),
+                          torch.where(kind == 1, s * (0.1 + 0.08 * u[:, 4]), s * 0.06 * u[:, 4]))
+    thin = torch.full_like(seg_len, max(0.6, 0.02 * s))
+    halfwidth = torch.where(kind == 2, s * (0.045 + 0.025 * u[:, 9]), thin)
+    points, h = [start], heading
+    for j in range(3):
+        if j > 0:  # scribbles turn by 35..115 degrees, left or right
+            h = h + (0.6 + 1.4 * u[:, 4 + j]) * torch.where(u[:, 6 + j] < 0.5, -1.0, 1.0)
+        points.append(points[-1] + torch.stack([torch.cos(h), torch.sin(h)], 1) * seg_len[:, None])
+    segs = torch.stack([torch.cat([a, b], 1) for a, b in zip(points, points[1:])], 1)  # [M, 3, 4]
+    # lines and blobs are one segment: repeat the first instead of the scribble's turns
+    segs = torch.where((kind == 1).view(-1, 1, 1), segs, segs[:, :1].expand_as(segs))
+    return segs, halfwidth
+
+
+def _place_distractors(u: torch.Tensor, n_dist: torch.Tensor, forbidden: torch.Tensor,
+                       size: int) -> torch.Tensor:
+    """Per slot, the first candidate placement clear of ``forbidden`` ``[C, H, W]``.
+
+    u: ``[C, D, K, 10]``; n_dist: ``[C]`` how many slots are used. Returns ``[C, D, H, W]``.
+    A slot whose K candidates all touch ``forbidden`` stays empty. Candidates are rasterized
+    only for rows still waiting for a placement (most succeed at the first try).
+    """
+    c, d, k, _ = u.shape
+    gap = max(1, size // 32)
+    out = torch.zeros(c, d, size, size, dtype=torch.bool)
+    for slot in range(d):
+        pending = slot < n_dist
+        for cand in range(k):
+            rows = pending.nonzero().flatten()
+            if rows.numel() == 0:
+                break
+            segs, hw = _distractor_segments(u[rows, slot, cand], size)
+            m = _render.capsule_masks(segs, hw, size)
+            ok = m.flatten(1).any(1) & ~(m & forbidden[rows]).flatten(1).any(1)
+            out[rows[ok], slot] = m[ok]
+            pending[rows[ok]] = False
+        forbidden = forbidden | _render.dilate(out[:, slot], gap)
+    return out
+
+
+def _background(u: torch.Tensor, bg: torch.Tensor, size: int) -> torch.Tensor:
+    """Base colour ``[C, 3]`` plus low-contrast luminance stripes -> ``[C, 3, H, W]``."""
+    x, y = _render.pixel_grid(size)
+    amp, freq, ang, phase = (u[:, i].view(-1, 1, 1) for i in range(4))
+    amp = 0.02 + 0.05 * amp
+    freq = (2.0 + 5.0 * freq) / size  # 2..7 periods across the image
+    ang = math.pi * ang
+    wave = torch.sin(2 * math.pi * (freq * (x * torch.cos(ang) + y * torch.sin(ang)) + phase))
+    return bg[:, :, None, None] + (amp * wave)[:, None]
+
+
+def render_chunk(params, stage: str, indices: range, n_targets: int) -> dict[str, torch.Tensor]:
+    """Render samples ``indices``. Returns images ``[C, 3, H, W]`` uint8, labels
+    ``[C, n_targets]``, targets ``[C, n_targets, H, W]`` bool and distractors ``[C, H, W]`` bool."""
+    size = params.image_size
+    u, noise = _draw(params, stage, indices, n_targets)
+    c = len(indices)
+    labels = _labels(indices, u["second_label"], n_targets)
+    place = _placements(u["place"], params, n_targets)
+    targets = _render.target_masks(labels.flatten(), place.view(-1, 4), size).view(c, n_targets, size, size)
+    any_target = targets.any(1)
+    gap = max(2, size // 16)
+    n_dist = (u["n_dist"][:, 0] * (params.n_distractors_max + 1)).long()
+    dist = _place_distractors(u["dist"], n_dist, _render.dilate(any_target, gap), size)
+
+    bg = 0.1 + 0.8 * u["bg"]
+    img = _background(u["texture"], bg, size)
+    for slot in range(dist.shape[1]):
+        rgb = _render.pick_contrasting(u["dist_rgb"][:, slot], bg, 0.2)
+        img = torch.where(dist[:, slot, None], rgb[:, :, None, None], img)
+    for t in range(n_targets):
+        rgb = _render.pick_contrasting(u["target_rgb"][:, t], bg, 0.3)
+        img = torch.where(targets[:, t, None], rgb[:, :, None, None], img)
+    sigma = (0.01 + 0.03 * u["texture"][:, 4]).view(-1, 1, 1, 1)
+    img = (img + sigma * noise).clamp(0.0, 1.0)
+    return {"images": (img * 255.0).round().to(torch.uint8), "labels": labels,
+            "targets": targets, "distractors": dist.any(1)}
+
+
+# ---------------------------------------------------------------------------------------------
+# The dataset object
+# ---------------------------------------------------------------------------------------------
+
+class SyntheticShapes:
+    """A split of a procedural shapes dataset (satisfies ``bench.data.base.ImageDataset``).
+
+    ``n_targets`` = 1 (``shapes``) or 2 (``shapes_pair``: ``parts``/``part_labels`` carry both
+    objects, ``label``/``mask``/``box`` the left one).
+    """
+
+    channels = 3
+    has_masks = True
+    has_boxes = True
+
+    def __init__(self, name: str, split: str, params, n_targets: int,
+                 mean: tuple[float, ...], std: tuple[float, ...]):
+        if split not in SPLITS:
+            raise BenchError(f"{name}: unknown split {split!r} (choose from {', '.join(SPLITS)})")
+        self.name, self.split, self.params, self.n_targets = name, split, params, n_targets
+        self.class_names = tuple(_render.SHAPES)
+        self.num_classes = len(self.class_names)
+        self.image_size = params.image_size
+        self.mean, self.std = mean, std
+        self._n = {"train": params.n_train, "val": params.n_val, "test": params.n_test}[split]
+        self._stage = f"{name}/{split}"
+        self._chunks: dict[int, dict[str, torch.Tensor]] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _chunk(self, c: int) -> dict[str, torch.Tensor]:
+        if c not in self._chunks:
+            indices = range(c * CHUNK, min((c + 1) * CHUNK, self._n))
+            self._chunks[c] = render_chunk(self.params, self._stage, indices, self.n_targets)
+        return self._chunks[c]
+
+    def __getitem__(self, index: int) -> Sample:
+        if not -self._n <= index < self._n:
+            raise IndexError(f"{self.name}/{self.split}: index {index} out of range ({self._n})")
+        index %= self._n
+        ch, j = self._chunk(index // CHUNK), index % CHUNK
+        targets = ch["targets"][j]
+        labels = ch["labels"][j]
+        return Sample(
+            image=ch["images"][j].float() / 255.0,
+            label=int(labels[0]),
+            sample_id=index,
+            mask=targets[0],
+            box=_render.mask_to_box(targets[:1])[0],
+            parts=targets if self.n_targets > 1 else None,
+            part_labels=labels if self.n_targets > 1 else None,
+        )
+
+    def _all(self, key: str) -> torch.Tensor:
+        n_chunks = -(-self._n // CHUNK)
+        return torch.cat([self._chunk(c)[key] for c in range(n_chunks)])
+
+    def tensors(self) -> Tensors:
+        """The whole split at once (generated on first use, then cached); see the module doc."""
+        targets = self._all("targets")
+        masks = targets[:, 0]
+        return Tensors(images=self._all("images").float() / 255.0, labels=self._all("labels")[:, 0],
+                       masks=masks, boxes=_render.mask_to_box(masks),
+                       sample_ids=torch.arange(self._n))
+
+    def distractor_masks(self) -> torch.Tensor:
+        """``[N, H, W]`` bool: pixels painted by distractors (never touching a target)."""
+        return self._all("distractors")
+
+    def fingerprint(self) -> str:
+        return config_hash({"dataset": self.name, "split": self.split,
+                            "generator": GENERATOR_VERSION, "params": self.params})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name}/{self.split}, n={self._n}, size={self.image_size})"
+
+
+@DATASETS.register(summary="procedural shapes (11 classes) with distractors and exact masks",
+                   masks=True, boxes=True, source="embedded", params=ShapesParams)
+def shapes(split: str, params: ShapesParams) -> SyntheticShapes:
+    """One target shape per image on a textured background with 0-2 distractors."""
+    return SyntheticShapes("shapes", split, params, 1, SHAPES_MEAN, SHAPES_STD)
