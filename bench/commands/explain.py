@@ -1,0 +1,97 @@
+"""``snnxai explain --model M --method sam [--layer L] (--sample I | --image PATH) --out fig.png``:
+the paper-style figure for one image (per-step maps every k-th step, SNN and ANN Grad-CAM)."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.errors import BenchError
+
+HELP = "draw the paper-style explanation figure for one sample or image"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model name (see `snnxai ls models`)")
+    p.add_argument("--method", default="sam", help="explanation method (default sam)")
+    p.add_argument("--layer", help="target layer (default: the model card's)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--sample", type=int, metavar="I", help="index into the model dataset's test split")
+    src.add_argument("--image", metavar="PATH", help="an image file (resized to the model's input size)")
+    p.add_argument("--out", required=True, metavar="FIG", help="output figure (.png, .pdf, .svg)")
+    p.add_argument("--every", type=int, metavar="K", help="show every K-th time step (default: about 10 panels)")
+    p.add_argument("--target", choices=("label", "pred"), default=None,
+                   help="class to explain (default: the label for --sample, the prediction for --image)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="method parameter, e.g. --param gamma=0.3 --param variant=official")
+    p.add_argument("--seed", type=int, default=0, help="encoding seed (default 0)")
+    p.add_argument("--no-twin", action="store_true", help="leave out Grad-CAM on the ANN twin")
+
+
+def _params(items: list[str]) -> dict[str, object] | None:
+    from bench.config import parse_override
+
+    out = {".".join(path): value for path, value in map(parse_override, items)}
+    return out or None
+
+
+def _load_image(path: str, size: int, channels: int):
+    """An image file -> ``[C, size, size]`` float in [0, 1]."""
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(path).convert("RGB" if channels == 3 else "L").resize((size, size), Image.BILINEAR)
+    except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
+        raise BenchError(f"cannot read image {path!r}: {exc}") from None
+    t = torch.tensor(bytearray(img.tobytes()), dtype=torch.uint8).float().div(255)
+    return t.view(size, size, channels).permute(2, 0, 1).contiguous()
+
+
+def _input(args: argparse.Namespace, card):
+    """``(image [C, H, W] in [0, 1], Batch of one, class names)``."""
+    import torch
+
+    from bench.data import get_dataset
+    from bench.data.base import Batch, collate, normalize
+
+    ds = get_dataset(card.dataset, "test")
+    if args.image is not None:
+        image = _load_image(args.image, card.input_size, card.in_channels)
+        x = normalize(image[None], ds.mean, ds.std)
+        return image, Batch(x=x, y=torch.tensor([-1]), sample_id=torch.tensor([0])), ds.class_names
+    if not 0 <= args.sample < len(ds):
+        raise BenchError(f"--sample {args.sample} is out of range (the {card.dataset} test split has {len(ds)})")
+    s = ds[args.sample]
+    return s.image, collate([s], ds.mean, ds.std), ds.class_names
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+
+    import bench.models as models
+    from bench.explain_figure import draw_figure, figure_rows
+    from bench.registry import METHODS
+
+    METHODS.get(args.method)  # unknown names fail before any model is loaded
+    if args.every is not None and args.every < 1:
+        raise BenchError(f"--every must be >= 1, got {args.every}")
+    card = models.get_card(args.model)
+    model = models.load_model(args.model)
+    twin = None
+    if card.kind == "snn" and card.twin and not args.no_twin:
+        twin = models.load_model(card.twin)
+    image, batch, names = _input(args, card)
+    with torch.no_grad():
+        pred = model(batch.x, sample_id=batch.sample_id, seed=args.seed).argmax(1)
+    use_pred = args.target == "pred" or (args.target is None and args.image is not None)
+    if not use_pred and int(batch.y[0]) < 0:
+        raise BenchError("--target label needs --sample (an image file has no label)")
+    target = pred if use_pred else batch.y
+    rows = figure_rows(args.method, model, card, batch, target, twin=twin, params=_params(args.param),
+                       layer=args.layer, every=args.every, seed=args.seed)
+    what = f"sample {args.sample}" if args.image is None else args.image
+    label = f", label {names[int(batch.y[0])]}" if int(batch.y[0]) >= 0 else ""
+    title = f"{args.model} {what}: target {names[int(target[0])]}{label}, pred {names[int(pred[0])]}"
+    out = draw_figure(image, rows, args.out, title)
+    print(f"wrote {out}")
+    return 0
