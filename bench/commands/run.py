@@ -1,0 +1,55 @@
+"""``snnxai run [SUITE | path.toml]``: run a benchmark suite end to end (results + report)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+HELP = "run a benchmark suite: explain, score, write results.csv, run.json and the report"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("suite", nargs="?", default="default",
+                   help="a shipped suite name (default, smoke, ...) or a path to a suite .toml")
+    p.add_argument("--out", help="run directory (default runs/<suite>-<hash>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a suite value, e.g. --set methods.sam.gamma=0.3 (repeatable)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="shorthand for --set run.device=...")
+    p.add_argument("--limit", type=int, metavar="N", help="shorthand for --set run.n_samples=N")
+    p.add_argument("--shard", metavar="I/N", help="run shard I of N (1-based); merge with snnxai merge")
+    p.add_argument("--force", action="store_true", help="recompute every cell, ignoring finished ones")
+    p.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
+
+
+def overrides(args: argparse.Namespace) -> list[str]:
+    """--set values plus the --device / --limit shorthands (applied last, so they win)."""
+    out = list(args.overrides)
+    if args.device:
+        out.append(f"run.device={args.device}")
+    if args.limit is not None:
+        out.append(f"run.n_samples={args.limit}")
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    from bench.errors import BenchError
+    from bench.run import parse_shard, run_suite
+    from bench.suite import load_suite
+
+    shard = parse_shard(args.shard)
+    if args.limit is not None and args.limit < 0:
+        raise BenchError(f"--limit must be >= 0, got {args.limit}")
+    suite = load_suite(args.suite, overrides(args))
+    if suite.run.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise BenchError("device cuda requested but torch sees no CUDA device; use --device cpu")
+    command = "snnxai " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    out = run_suite(suite, out=args.out, shard=shard, force=args.force, progress=not args.quiet,
+                    report=not args.no_report, command=command)
+    if args.quiet:
+        print(out)
+    return 0

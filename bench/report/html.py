@@ -1,0 +1,116 @@
+"""One self-contained ``report.html``: tables inline, figures embedded as base64 PNG."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.report.data import ReportData
+from bench.report.leaderboard import ARROW, DAGGER, Board, fmt_cell
+
+CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1250px;
+color:#222;padding:0 1em}
+h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+h3{font-size:1.0em}
+table{border-collapse:collapse;font-size:.8em;margin:.5em 0}
+th,td{border:1px solid #ddd;padding:.25em .5em;text-align:center;white-space:nowrap}
+th{background:#f4f4f4}td.name{text-align:left}tr.baseline td{color:#666;font-style:italic}
+td.best{font-weight:bold;background:#eef6ee}img{max-width:100%;margin:.5em 0;display:block}
+.meta td{text-align:left}.note{color:#555;font-size:.85em}
+"""
+
+
+def esc(x: object) -> str:
+    return html.escape(str(x))
+
+
+def img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
+
+
+def board_html(b: Board) -> str:
+    head = "".join(f"<th>{esc(k)} {ARROW[b.higher[k]]}</th>" for k in b.metrics)
+    rows = []
+    for m in b.methods:
+        tds = []
+        for k in b.metrics:
+            c = b.cells.get((m, k))
+            mark = f" {DAGGER}" if c and c["better_than_next"] else ""
+            cls = ' class="best"' if c and c["best"] else ""
+            tds.append(f"<td{cls}>{esc(fmt_cell(c))}{mark}</td>")
+        rank = b.mean_rank.get(m, np.nan)
+        cls = ' class="baseline"' if m in b.baselines else ""
+        rows.append(f'<tr{cls}><td class="name">{esc(m)}</td>{"".join(tds)}'
+                    f"<td>{rank:.2f}</td></tr>" if np.isfinite(rank) else
+                    f'<tr{cls}><td class="name">{esc(m)}</td>{"".join(tds)}<td>-</td></tr>')
+    return f"<table><tr><th>method</th>{head}<th>mean rank</th></tr>{''.join(rows)}</table>"
+
+
+def frame_html(df: pd.DataFrame) -> str:
+    def fmt(v: object) -> str:
+        if isinstance(v, float):
+            return "-" if not np.isfinite(v) else f"{v:.3f}"
+        return "-" if v is None else esc(v)
+
+    head = "".join(f"<th>{esc(c)}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in r) + "</tr>"
+                   for r in df.itertuples(index=False))
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def provenance_html(rd: ReportData) -> str:
+    run = rd.run
+    git = run.get("git", {})
+    timing = run.get("timing", {})
+    items = [("run id", run["run_id"]), ("config hash", run["config_hash"]),
+             ("command", run.get("command") or "-"),
+             ("git commit", f"{git.get('commit')} {'(dirty)' if git.get('dirty') else ''}"),
+             ("dataset", f"{run['dataset']['name']}/{run['dataset']['split']} fingerprint "
+                         f"{run['dataset']['fingerprint']}, {run['dataset']['n_samples']} samples"),
+             ("device", run.get("device", {}).get("device")), ("seed", run.get("seed")),
+             ("wall time", f"{timing.get('wall_s', '-')} s; stages: " + ", ".join(
+                 f"{k} {v:.1f}s" for k, v in timing.get("stages_s", {}).items())),
+             ("packages", ", ".join(f"{k} {v}" for k, v in run.get("packages", {}).items() if v))]
+    rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in items)
+    return f'<table class="meta">{rows}</table>'
+
+
+def cost_frame(rd: ReportData) -> pd.DataFrame:
+    """Explanation cost per (model, method): wall time and passes per sample."""
+    cost = pd.DataFrame(rd.run.get("cost", []))
+    if not len(cost):
+        return cost
+    c = cost[cost["stage"] == "explain"].groupby(["model", "method"], as_index=False).agg(
+        wall_s=("wall_s", "sum"), samples=("samples", "sum"), backwards=("backwards", "sum"),
+        n=("n_samples", "sum"))
+    c["forward_samples_per_sample"] = c["samples"] / c["n"]
+    c["backward_calls"] = c["backwards"]
+    s = cost[cost["stage"] == "score"].groupby(["model", "method"], as_index=False)["wall_s"].sum()
+    c = c.merge(s.rename(columns={"wall_s": "score_wall_s"}), on=["model", "method"], how="left")
+    return c[["model", "method", "wall_s", "forward_samples_per_sample", "backward_calls", "score_wall_s"]]
+
+
+def render(rd: ReportData, sections: list[tuple[str, str, list[tuple[str, Path]]]], intro: str) -> str:
+    """``sections``: (title, html body, [(caption, png path)])."""
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+             f"<title>snn-xai-bench report: {esc(rd.run['run_id'])}</title><style>{CSS}</style></head><body>",
+             f"<h1>snn-xai-bench: {esc(rd.run['suite'])}</h1>", f"<p class='note'>{intro}</p>"]
+    for title, body, figs in sections:
+        parts.append(f"<h2>{esc(title)}</h2>{body}")
+        for cap, p in figs:
+            parts.append(f"<h3>{esc(cap)}</h3>{img(p, cap)}")
+    skipped = pd.DataFrame(rd.run.get("skipped", []), columns=["model", "method", "metric", "reason"])
+    if len(skipped):
+        parts.append("<h2>Skipped</h2>" + frame_html(
+            skipped.fillna("").drop_duplicates(["method", "metric", "reason"])))
+    cost = cost_frame(rd)
+    if len(cost):
+        parts.append("<h2>Cost of explanations</h2>" + frame_html(cost))
+    parts.append("<h2>Provenance</h2>" + provenance_html(rd) + "</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,151 @@
+"""The results store: the long ``results.csv`` schema, its canonical text form, atomic writes.
+
+One row per (sample, model, method, metric, timestep, point). The text form is canonical:
+rows sorted by every key column and floats printed with a fixed format, so the same numbers
+always give the same bytes (a re-run, a resumed run and merged shards are byte-identical).
+
+Empty fields: ``timestep`` and ``point`` are empty for time-aggregated / scalar scores,
+``method``, ``method_model`` and ``layer`` are empty for model-scope metrics. An undefined
+score (e.g. an empty mask) is ``nan``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.errors import BenchError
+
+#: the required columns of design.md, in order
+COLUMNS = ("run_id", "dataset", "split", "sample_id", "target", "pred", "model", "method",
+           "method_model", "layer", "metric", "timestep", "point", "value")
+#: extra columns: ``degenerate`` = 1 where the raw map was all-zero/constant
+EXTRA = ("degenerate",)
+ALL_COLUMNS = COLUMNS + EXTRA
+STR_COLS = ("run_id", "dataset", "split", "model", "method", "method_model", "layer", "metric")
+INT_COLS = ("sample_id", "target", "pred", "degenerate")
+#: sort order; every row is unique under these keys
+SORT_KEYS = ("dataset", "split", "model", "method", "method_model", "layer", "metric",
+             "timestep", "point", "sample_id")
+VALUE_FORMAT = "%.6g"   # six significant digits: stable across reruns, plenty for a score
+POINT_FORMAT = "%.10g"  # curve x positions (fractions, epsilons) keep more digits
+
+
+def empty_frame() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in ALL_COLUMNS})
+
+
+def _dtype(col: str) -> str:
+    return "str" if col in STR_COLS else "int64" if col in INT_COLS else "float64"
+
+
+def normalize_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns in schema order with schema dtypes, rows in canonical order."""
+    missing = [c for c in ALL_COLUMNS if c not in df.columns]
+    if missing:
+        raise BenchError(f"results table lacks columns {missing}")
+    df = df[list(ALL_COLUMNS)].copy()
+    for c in ALL_COLUMNS:
+        df[c] = df[c].fillna("").astype(str) if c in STR_COLS else df[c].astype(_dtype(c))
+    df = df.sort_values(list(SORT_KEYS), na_position="first", kind="mergesort", ignore_index=True)
+    dup = df.duplicated(list(SORT_KEYS))
+    if dup.any():
+        r = df[dup].iloc[0]
+        raise BenchError(f"results table has duplicate rows, e.g. model={r.model} method={r.method} "
+                         f"metric={r.metric} sample_id={r.sample_id}")
+    return df
+
+
+def _fmt(values: np.ndarray, fmt: str) -> list[str]:
+    return ["" if np.isnan(v) and fmt == POINT_FORMAT else fmt % v for v in values.tolist()]
+
+
+def to_csv_text(df: pd.DataFrame) -> str:
+    """The canonical CSV text of a results table (sorted, fixed float formats)."""
+    df = normalize_frame(df)
+    cols: list[list[str]] = []
+    for c in ALL_COLUMNS:
+        v = df[c]
+        if c in STR_COLS:
+            cols.append([_quote(s) for s in v.tolist()])
+        elif c in INT_COLS:
+            cols.append([str(i) for i in v.tolist()])
+        elif c == "timestep":
+            cols.append(["" if np.isnan(t) else str(int(t)) for t in v.to_numpy(float).tolist()])
+        elif c == "point":
+            cols.append(_fmt(v.to_numpy(float), POINT_FORMAT))
+        else:
+            cols.append(_fmt(v.to_numpy(float), VALUE_FORMAT))
+    lines = [",".join(ALL_COLUMNS)] + [",".join(r) for r in zip(*cols)]
+    return "\n".join(lines) + "\n"
+
+
+def _quote(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"' if any(ch in s for ch in ',"\n') else s
+
+
+def read_csv_text(text: str) -> pd.DataFrame:
+    """Parse results CSV text back into a typed frame (empty -> NaN for timestep/point)."""
+    raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    missing = [c for c in COLUMNS if c not in raw.columns]
+    if missing:
+        raise BenchError(f"results CSV lacks columns {missing}")
+    if "degenerate" not in raw.columns:
+        raw["degenerate"] = "0"
+    out = pd.DataFrame(index=raw.index)
+    for c in ALL_COLUMNS:
+        if c in STR_COLS:
+            out[c] = raw[c].astype(str)
+        elif c in INT_COLS:
+            out[c] = raw[c].astype("int64")
+        else:
+            out[c] = raw[c].replace("", "nan").to_numpy(object).astype(float)
+    return out
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """Read ``results.csv`` or ``results.csv.gz`` (or a run dir holding one)."""
+    p = Path(path)
+    if p.is_dir():
+        for name in ("results.csv", "results.csv.gz"):
+            if (p / name).is_file():
+                p = p / name
+                break
+        else:
+            raise BenchError(f"no results.csv in {p}")
+    if not p.is_file():
+        raise BenchError(f"results file not found: {p}")
+    data = p.read_bytes()
+    if p.suffix == ".gz":
+        data = gzip.decompress(data)
+    return read_csv_text(data.decode())
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename, so readers
+    (and a resumed run) see either the old file or the complete new one, never a part."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_results(df: pd.DataFrame, path: str | Path) -> None:
+    """Write the canonical CSV (gzip-compressed, with a fixed mtime, if the name ends in .gz)."""
+    text = to_csv_text(df)
+    if str(path).endswith(".gz"):
+        write_atomic(path, gzip.compress(text.encode(), mtime=0))
+    else:
+        write_atomic(path, text)
