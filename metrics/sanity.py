@@ -146,17 +146,32 @@ def randomized_maps(inp: ScoreInput, params: RandomizationParams) -> torch.Tenso
     return torch.stack(out)
 
 
-# One-entry memo: both registered metrics below re-run the method on the same randomized models,
-# so when the runner scores them on the same ScoreInput the explanations are computed once.
+# One-entry memo: both registered metrics below re-run the method on the same randomized models.
+# The runner builds a new ScoreInput per metric, so the memo recognizes "the same explanation
+# job" by the identity of the maps, images and model (weak references: nothing is kept alive),
+# the explainer's code and captured objects, the params and the seed.
 _memo: dict[str, object] = {}
 
 
+def _job(inp: ScoreInput, params: RandomizationParams) -> tuple[list[weakref.ref], tuple]:
+    fn = inp.explain_fn
+    cells = []
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            cells.append(id(cell.cell_contents))
+        except ValueError:  # an empty cell
+            cells.append(None)
+    refs = [weakref.ref(t) for t in (inp.maps, inp.batch.x, inp.method_model)]
+    return refs, (getattr(fn, "__code__", fn), tuple(cells), params, inp.seed)
+
+
 def _cached_randomized_maps(inp: ScoreInput, params: RandomizationParams) -> torch.Tensor:
-    ref = _memo.get("inp")
-    if ref is not None and ref() is inp and _memo.get("params") == params:
+    refs, key = _job(inp, params)
+    old = _memo.get("refs")
+    if old is not None and _memo.get("key") == key and all(a() is b() for a, b in zip(old, refs)):
         return _memo["maps"]  # type: ignore[return-value]
     maps = randomized_maps(inp, params)
-    _memo.update(inp=weakref.ref(inp), params=params, maps=maps)
+    _memo.update(refs=refs, key=key, maps=maps)
     return maps
 
 

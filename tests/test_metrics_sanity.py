@@ -210,3 +210,22 @@ def test_degenerate_maps_give_nan_not_a_crash():
     assert torch.isnan(rho.curve).all() and torch.isnan(rho.values).all()
     s = run("model_randomization_ssim", inp)
     assert torch.isfinite(s.curve).all()  # SSIM against an all-zero map is defined
+
+
+def test_spearman_and_ssim_share_one_set_of_randomized_explanations():
+    calls = []
+
+    def counting(model, x):
+        calls.append(1)
+        return gradient_explainer(model, x)
+
+    first = make_input(counting)
+    n0 = len(calls)  # make_input explained once for the original maps
+    run("model_randomization", first)
+    assert len(calls) - n0 == 3  # one explanation per stage
+    # The runner builds a new ScoreInput per metric around the same maps, images and model.
+    second = dataclasses.replace(first)
+    run("model_randomization_ssim", second)
+    assert len(calls) - n0 == 3
+    run("model_randomization_ssim", make_input(counting))  # a different job: recomputed
+    assert len(calls) - n0 == 3 + 1 + 3
