@@ -69,12 +69,13 @@ def input_x_gradient_map(inp: ExplainInput, params: InputXGradientParams) -> tor
 class IntegratedGradientsParams:
     """n_steps: points of the path integral (captum's Gauss-Legendre rule). baseline: the
     constant baseline in normalized input space (0 = the dataset mean image).
-    internal_batch_size: samples per forward pass (0 = all steps at once)."""
+    internal_batch_size: samples per forward/backward pass (at least the batch size; 0 = all
+    path points at once, memory ``n_steps * B * T`` activations)."""
 
     n_steps: int = 32
     baseline: float = 0.0
     channel_reduce: ChannelReduce = "sum"
-    internal_batch_size: int = 0
+    internal_batch_size: int = 128
 
     def __post_init__(self) -> None:
         if self.n_steps < 1 or self.internal_batch_size < 0:
@@ -83,9 +84,10 @@ class IntegratedGradientsParams:
 
 def integrated_gradients_map(inp: ExplainInput, params: IntegratedGradientsParams) -> torch.Tensor:
     """``[B, H, W]``: Sundararajan et al. 2017, straight-line path from the baseline."""
+    chunk = max(params.internal_batch_size, len(inp.x)) if params.internal_batch_size else None
     attr = IntegratedGradients(forward_fn(inp)).attribute(
-        _leaf(inp), baselines=params.baseline, n_steps=params.n_steps,
-        internal_batch_size=params.internal_batch_size or None, **_common_args(inp))
+        _leaf(inp), baselines=params.baseline, n_steps=params.n_steps, internal_batch_size=chunk,
+        **_common_args(inp))
     return reduce_channels(attr.detach(), params.channel_reduce)
 
 
@@ -98,7 +100,7 @@ class OcclusionParams:
     window: int = 8
     stride: int = 4
     baseline: float = 0.0
-    perturbations_per_eval: int = 16
+    perturbations_per_eval: int = 4
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.stride < 1 or self.perturbations_per_eval < 1:

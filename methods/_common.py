@@ -11,6 +11,7 @@ from typing import Iterator
 
 import torch
 
+from bench.errors import BenchError
 from methods.base import ExplainInput
 
 
@@ -26,6 +27,15 @@ def record(model: torch.nn.Module, layers: list[str], *, grad: bool = False) -> 
 
     with _record(model, layers, grad=grad) as rec:
         yield rec
+
+
+def require_spatial(t: torch.Tensor, layer: str, dims: int = 5) -> torch.Tensor:
+    """``t`` unchanged if it has ``dims`` dimensions (``[T, B, C, H, W]``); a fully connected
+    layer (``[T, B, F]``) has no spatial map to explain."""
+    if t.dim() != dims:
+        raise BenchError(f"layer {layer!r} is not convolutional (activations {list(t.shape)}); "
+                         f"choose a conv layer")
+    return t
 
 
 def target_score(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -59,5 +69,5 @@ def layer_activations_and_grads(inp: ExplainInput) -> tuple[torch.Tensor, torch.
     with torch.enable_grad(), record(inp.model, [inp.layer], grad=True) as rec:
         score = target_score(run_model(inp), inp.target)
         acts = rec.spikes[inp.layer]
-        (grads,) = torch.autograd.grad(score, acts)
+        (grads,) = torch.autograd.grad(score, require_spatial(acts, inp.layer))
     return acts.detach(), grads.detach()

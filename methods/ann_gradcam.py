@@ -18,6 +18,7 @@ from captum.attr import LayerGradCam
 
 from bench.registry import METHODS
 from methods._captum import forward_fn
+from methods._common import require_spatial
 from methods.base import ExplainInput
 
 
@@ -40,4 +41,4 @@ def ann_gradcam(inp: ExplainInput, params: AnnGradCamParams) -> torch.Tensor:
     cam = LayerGradCam(forward_fn(inp), layer_module(inp.model, inp.layer)).attribute(
         inp.x, target=inp.target.to(inp.x.device), additional_forward_args=(inp.sample_id,),
         relu_attributions=params.relu)
-    return cam.detach()[:, 0]
+    return require_spatial(cam.detach(), inp.layer, dims=4)[:, 0]

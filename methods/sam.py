@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 
 from bench.registry import METHODS
-from methods._common import record, run_model
+from methods._common import record, require_spatial, run_model
 from methods.base import ExplainInput
 from methods.postprocess import TimeReduce
 
@@ -81,5 +81,5 @@ def sam(inp: ExplainInput, params: SamParams) -> torch.Tensor:
     """Raw SAM maps ``[T, B, h, w]`` of ``inp.layer`` for the sample's fixed encoding."""
     with torch.no_grad(), record(inp.model, [inp.layer]) as rec:
         run_model(inp)
-        spikes = rec.spikes[inp.layer]
+        spikes = require_spatial(rec.spikes[inp.layer], inp.layer)
     return spike_activation_map(spikes, params.gamma, params.variant)

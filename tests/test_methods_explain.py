@@ -106,3 +106,13 @@ def test_hooks_removed_after_an_error() -> None:
     with pytest.raises(RuntimeError), count_passes(snn):
         raise RuntimeError("boom")
     assert not snn._forward_hooks
+
+
+def test_fully_connected_layer_is_rejected() -> None:
+    import bench.models as models
+
+    snn, ann = models.build_model("vgg11_snn_t30").eval(), models.build_model("vgg11_ann").eval()
+    b = dataclasses.replace(batch(1), x=torch.randn(1, 3, 16, 16))
+    for name, model in [("sam", snn), ("snn_gradcam", snn), ("ann_gradcam", ann)]:
+        with pytest.raises(BenchError, match="'fc1' is not convolutional"):
+            explain_batch(name, None, model, model.card, b, target=b.y, layer="fc1")
