@@ -8,9 +8,27 @@ importing ``bench.data`` stays cheap).
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
+
+import torch
 
 from bench.data.base import ImageDataset
+
+
+class Tensors(NamedTuple):
+    """A whole split in memory, returned by ``ds.tensors()`` of the in-memory datasets
+    (``shapes``, ``shapes_pair``, ``cifar10``) for fast training loops.
+
+    images ``[N, C, H, W]`` float in [0, 1] (not normalized: use
+    ``bench.data.base.normalize(images, ds.mean, ds.std)``), labels ``[N]`` long,
+    masks ``[N, H, W]`` bool or None, boxes ``[N, 4]`` float or None, sample_ids ``[N]`` long.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    masks: torch.Tensor | None
+    boxes: torch.Tensor | None
+    sample_ids: torch.Tensor
 
 
 def get_dataset(name: str, split: str, params: dict[str, Any] | None = None) -> ImageDataset:
