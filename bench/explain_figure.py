@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from bench.data.base import Batch
-from bench.explain import explain_batch
+from bench.explain import explain_batch, uses_layer
 from bench.models.card import ModelCard
 from bench.registry import METHODS
 
@@ -45,13 +45,15 @@ def method_panels(method: str, model: nn.Module, card: ModelCard, batch: Batch, 
     if e.steps is not None:
         panels = [Panel(f"t={t}", e.steps[t, 0].cpu()) for t in range(0, e.steps.shape[0], every)]
     flag = " (degenerate)" if bool(e.degenerate[0]) else ""
-    panels.append(Panel(f"{method}{flag}" if e.steps is None else f"time {_reduce_name(method, params)}{flag}",
-                        e.maps[0].cpu()))
+    reduce = f"time {METHODS.get(method).make_params(params).time_reduce}" if e.steps is not None else method
+    panels.append(Panel(reduce + flag, e.maps[0].cpu()))
     return panels
 
 
-def _reduce_name(method: str, params: dict | None) -> str:
-    return METHODS.get(method).make_params(params).time_reduce
+def _row_label(method: str, params: dict | None, card: ModelCard, layer: str | None) -> str:
+    """``method (layer)`` for layer-targeting methods, else the method name."""
+    p = METHODS.get(method).make_params(params)
+    return f"{method} ({layer or p.layer or card.default_layer})" if uses_layer(p) else method
 
 
 def figure_rows(method: str, model: nn.Module, card: ModelCard, batch: Batch, target: torch.Tensor, *,
@@ -61,13 +63,14 @@ def figure_rows(method: str, model: nn.Module, card: ModelCard, batch: Batch, ta
     every = every or default_every(card.T)
     first = [Panel("input")] + method_panels(method, model, card, batch, target, params=params,
                                              layer=layer, every=every, seed=seed)
-    rows = [(f"{method} ({layer or card.default_layer})" if card.target_layers else method, first)]
+    rows = [(_row_label(method, params, card, layer), first)]
     if card.kind == "snn" and method != "snn_gradcam":
-        rows.append(("snn_gradcam", [Panel("")] + method_panels(
+        rows.append((_row_label("snn_gradcam", None, card, layer), [Panel("")] + method_panels(
             "snn_gradcam", model, card, batch, target, layer=layer, every=every, seed=seed)))
     if twin is not None:
         ann = method_panels("ann_gradcam", twin, twin.card, batch, target, layer=layer, seed=seed)
-        rows.append((f"ann_gradcam on {twin.card.name}", [Panel("")] + ann))
+        rows.append((f"{_row_label('ann_gradcam', None, twin.card, layer)} on {twin.card.name}",
+                     [Panel("")] + ann))
     return rows
 
 

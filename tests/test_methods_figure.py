@@ -64,7 +64,10 @@ def test_rows_layout(untrained) -> None:
     b = load_batch(ds, [5])
     rows = figure_rows("sam", snn, snn.card, b, b.y, twin=ann, every=3)
     labels = [label for label, _ in rows]
-    assert labels == ["sam (conv3)", "snn_gradcam", "ann_gradcam on vgg5_ann"]
+    assert labels == ["sam (conv3)", "snn_gradcam (conv3)", "ann_gradcam (conv3) on vgg5_ann"]
     assert [p.title for p in rows[0][1]] == ["input", "t=0", "t=3", "t=6", "time mean"]
     assert all(p.heat.shape == (32, 32) for p in rows[0][1][1:])
     assert default_every(8) == 1 and default_every(30) == 3
+    rows = figure_rows("snn_saliency", snn, snn.card, b, b.y, layer="conv2")
+    assert [label for label, _ in rows] == ["snn_saliency", "snn_gradcam (conv2)"]
+    assert [p.title for p in rows[0][1]] == ["input", "snn_saliency"]
