@@ -148,9 +148,15 @@ def test_cache_shares_and_separates():
     cache.craft(other, x, y, ids, 2 / 255, spec, MEAN, STD)
     assert cache.cache_size() == 3
     calls = []
-    fn = lambda m, xx: calls.append(1) or xx[:, 0]
-    cache.attacked_maps(fn, model, a)
-    cache.attacked_maps(fn, model, a)
-    assert len(calls) == 1
+
+    def explain_fn(tag):  # the runner builds a new closure per metric for the same job
+        return lambda m, xx: calls.append(tag) or xx[:, 0]
+
+    cache.attacked_maps(explain_fn("a"), model, a)
+    cache.attacked_maps(explain_fn("a"), model, a)
+    assert calls == ["a"]
+    cache.attacked_maps(explain_fn("b"), model, a)  # another job (captures another value)
+    cache.attacked_maps(explain_fn("a"), model, b + 1)  # another input
+    assert calls == ["a", "b", "a"]
     cache.clear_cache()
     assert cache.cache_size() == 0
