@@ -15,9 +15,9 @@ from bench.errors import BenchError
 from methods.base import ExplainInput
 
 
-def run_model(inp: ExplainInput, x: torch.Tensor | None = None) -> torch.Tensor:
-    """``model(x, sample_id, seed) -> logits [B, K]`` for ``inp``'s samples (``x`` defaults to ``inp.x``)."""
-    return inp.model(inp.x if x is None else x, sample_id=inp.sample_id, seed=inp.seed)
+def run_model(inp: ExplainInput) -> torch.Tensor:
+    """``model(x, sample_id, seed) -> logits [B, K]`` for ``inp``'s samples."""
+    return inp.model(inp.x, sample_id=inp.sample_id, seed=inp.seed)
 
 
 @contextmanager
