@@ -146,7 +146,7 @@ def attack_success_whitebox(inp: ScoreInput, params: AttackParams) -> Scores:
 def attack_success_transfer(inp: ScoreInput, params: TransferParams) -> Scores:
     """``[B, E]``: crafted white-box on the source model, evaluated on the probed model."""
     b = inp.batch
-    src = load_source(transfer_source_name(inp.model, params.source), b.x.device)
+    src = load_source(transfer_source_name(inp.model, params.source), b.x.device, inp.seed)
     spec = _spec(params, is_stochastic(src, b.x, b.sample_id, inp.seed))
     return _success(*_outcomes(inp, params, src, spec), params.epsilons)
 

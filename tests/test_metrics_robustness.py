@@ -1,5 +1,6 @@
 """Robustness metrics: accuracy under attack, the audit, explanation stability, paired comparison."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -13,7 +14,8 @@ from bench.attacks import cache
 from bench.attacks.audit import audit_table, audit_warnings, paired_stability
 from bench.attacks.stability import center_of_mass, com_shift, topk_intersection
 from bench.data.base import Batch, normalize
-from bench.errors import ConfigError
+from bench.errors import BenchError, ConfigError
+from bench.models import get_card
 from bench.registry import METRICS
 from metrics._ssim import spearman, ssim
 from metrics.base import ScoreInput
@@ -117,7 +119,7 @@ def test_success_rates_and_transfer_from_itself(monkeypatch):
     assert torch.isnan(white.curve[~clean]).all() and not torch.isnan(white.curve[clean]).any()
     # transfer from an identical copy crafts the same examples: same success
     twin = Linear()
-    monkeypatch.setattr(rob, "load_source", lambda name, device: twin)
+    monkeypatch.setattr(rob, "load_source", lambda name, device, seed: twin)
     trans = rob.attack_success_transfer(model_input(model, b), params(rob.TransferParams, source="copy"))
     assert torch.equal(torch.nan_to_num(trans.curve, -1), torch.nan_to_num(white.curve, -1))
     noise = rob.attack_success_noise(model_input(model, b), params())
@@ -228,3 +230,63 @@ def test_paired_stability():
     assert list(out["point"]) == [0.01, 0.02] and (out["n_pairs"] == 40).all()
     assert ((out["ci_lo"] < 0.2) & (out["ci_hi"] > 0.2) & (out["ci_lo"] > 0.15)).all()
     assert (out["p_holm"] < 1e-6).all()
+
+
+# -- registry-wide contract of the robustness metrics ------------------------------------------
+ROBUST = METRICS.names(category="robustness")
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(4, K)
+
+    def forward(self, x, sample_id=None, seed=0):
+        return self.head(self.body(x).mean(dim=(2, 3)))
+
+
+def contract_score(name, rows, monkeypatch):
+    net = Net()
+    monkeypatch.setattr(rob, "load_source", lambda n, device, seed: net)
+    b = batch(4).select(rows)
+    maps = b.x[:, 0].abs() / b.x[:, 0].abs().flatten(1).amax(1).view(-1, 1, 1)
+    inp = ScoreInput(maps=maps, batch=b, model=net, method_model=net, seed=1, data_mean=MEAN, data_std=STD,
+                     explain_fn=lambda m, x: x[:, 0].abs() / x[:, 0].abs().flatten(1).amax(1).view(-1, 1, 1))
+    entry = METRICS.get(name)
+    table = {"source": "net"} if "source" in {f.name for f in dataclasses.fields(entry.params_cls)} else {}
+    return entry.obj(inp, entry.make_params({"steps": 3, **table}))
+
+
+@pytest.mark.parametrize("name", ROBUST)
+def test_contract(name, monkeypatch):
+    e = METRICS.get(name)
+    assert e.obj.__name__ == name and e.meta["scope"] in ("model", "explanation")
+    assert e.meta["needs"] <= {"mask", "box", "model", "explainer"} and isinstance(e.meta["per_timestep"], bool)
+    assert e.params_cls.__dataclass_params__.frozen
+    cache.clear_cache()
+    out = contract_score(name, slice(None), monkeypatch)
+    assert out.values.shape == (4,) and not torch.isinf(out.values).any()
+    if e.meta["output"] == "curve":
+        assert out.curve.shape == (4, len(out.points)) and list(out.points) == sorted(out.points)
+    for i in (0, 2):  # a sample's score does not depend on its batch neighbours
+        alone = contract_score(name, slice(i, i + 1), monkeypatch)
+        assert torch.allclose(out.values[i], alone.values[0], equal_nan=True, atol=1e-5)
+
+
+def test_zoo_resolution():
+    from bench.attacks.resolve import is_stochastic, norm_stats, transfer_source_name
+    from bench.models import build_model
+
+    ann, poisson = build_model("vgg5_ann"), build_model("vgg5_snn_t8_poisson")
+    x = torch.zeros(1, 3, 32, 32)
+    assert is_stochastic(poisson, x, torch.zeros(1, dtype=torch.long)) and not is_stochastic(ann, x, torch.zeros(1))
+    assert transfer_source_name(poisson, "") == "vgg5_ann" and transfer_source_name(ann, "x") == "x"
+    assert transfer_source_name(ann, "") == get_card("vgg5_ann").twin
+    from bench.data import get_dataset
+
+    ds = get_dataset(get_card("vgg5_ann").dataset, "test")
+    assert norm_stats(ann, None, None) == (tuple(ds.mean), tuple(ds.std))
+    with pytest.raises(BenchError):
+        norm_stats(Net(), None, None)

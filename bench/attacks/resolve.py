@@ -75,12 +75,16 @@ def transfer_source_name(model: nn.Module, source: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(name: str, device: str) -> nn.Module:
+def _load(name: str, device: str, seed: int) -> nn.Module:
     from bench.models import load_model
 
-    return load_model(name, device=device)
+    return load_model(name, device=device, seed=seed, train_if_missing=False)
 
 
-def load_source(name: str, device: torch.device) -> nn.Module:
-    """The transfer source model (eval mode), loaded once per (name, device)."""
-    return _load(name, str(device))
+def load_source(name: str, device: torch.device, seed: int = 0) -> nn.Module:
+    """The transfer source model (eval mode), loaded once per (name, device, seed).
+
+    Same resolution as the runner (zoo, then ``$SNNXAI_CACHE`` or the user cache; training seed =
+    run seed) but never trains: a missing checkpoint is a BenchError naming the model.
+    """
+    return _load(name, str(device), int(seed))
