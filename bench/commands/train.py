@@ -1,0 +1,70 @@
+"""``snnxai train MODEL [--data DATASET] [--epochs N] [--seed S] [--cache-dir DIR] [--force]``
+and ``snnxai train --zoo [MODEL ...]``: train models into the cache, or rewrite the shipped zoo."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from bench.errors import BenchError
+
+HELP = "train a model into the checkpoint cache (or retrain the shipped zoo with --zoo)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("models", nargs="*", metavar="MODEL", help="model name(s) (see `snnxai ls models`)")
+    p.add_argument("--data", metavar="DATASET", help="dataset to train on (default: the card's)")
+    p.add_argument("--data-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="dataset parameter, e.g. --data-param root=/data/tiny-imagenet-200")
+    p.add_argument("--epochs", type=int, help="override the card's epoch count (part of the cache key)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--cache-dir", metavar="DIR", help="checkpoint cache (default $SNNXAI_CACHE or ~/.cache/snnxai)")
+    p.add_argument("--force", action="store_true", help="retrain even if a cached checkpoint exists")
+    p.add_argument("--zoo", action="store_true",
+                   help="retrain the shipped zoo models (all, or those named) and rewrite bench/zoo/")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _params(items: list[str]) -> dict[str, object]:
+    from bench.config import parse_override
+
+    out: dict[str, object] = {}
+    for it in items:
+        path, value = parse_override(it)
+        out[".".join(path)] = value
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+
+    from bench.models import ensure_trained, get_card
+    from bench.models.load import with_epochs
+    from bench.models.zoo import train_zoo, zoo_names
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    command = shlex.join(["snnxai", "train", *sys.argv[2:]]) if sys.argv[1:2] == ["train"] else \
+        shlex.join(["snnxai", "train", *args.models] + (["--zoo"] if args.zoo else []))
+    if args.zoo:
+        if args.data or args.data_param or args.epochs or args.seed or args.cache_dir or args.force:
+            raise BenchError("--zoo trains the shipped recipes as they are: it takes no --data, "
+                             "--data-param, --epochs, --seed, --cache-dir or --force")
+        unknown = [m for m in args.models if m not in zoo_names()]
+        if unknown:
+            raise BenchError(f"not zoo models: {', '.join(unknown)} (zoo: {', '.join(zoo_names())})")
+        train_zoo(args.models or None, command, progress=not args.no_progress)
+        return 0
+    if not args.models:
+        raise BenchError("name a model to train (see `snnxai ls models`), or use --zoo")
+    for name in args.models:
+        card = with_epochs(get_card(name), args.epochs)
+        path, meta, trained = ensure_trained(
+            card, dataset=args.data, params=_params(args.data_param) or None, seed=args.seed,
+            cache_dir=args.cache_dir, force=args.force, progress=not args.no_progress, command=command)
+        state = "trained" if trained else "already cached, nothing trained"
+        print(f"{name}: {state}: {path} (test accuracy {meta['test_accuracy']:.4f}, "
+              f"train time {meta['train_time_s']:.0f} s)")
+    return 0

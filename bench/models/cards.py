@@ -1,0 +1,60 @@
+"""The model cards of the suite, registered in ``bench.registry.MODELS``.
+
+CPU defaults (``vgg5_*``, shapes 32x32, 11 classes, shipped in ``bench/zoo/``): the ANN twin, an
+SNN with direct coding, the paper's signed Poisson coding, an IF variant (leak 1.0) and an SNN
+converted from the ANN. Paper setting (``vgg11_*``, Tiny-ImageNet 64x64, 200 classes, T = 30,
+not shipped): the reference note's model and the lab's BNTT training recipe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bench.models.card import ModelCard, NeuronParams, TrainParams
+from bench.registry import MODELS
+
+SHAPES = dict(arch="vgg5", dataset="shapes", num_classes=11, input_size=32,
+              target_layers=("conv3", "conv2", "conv4"))
+
+# Recipes measured on shapes (see bench/zoo/README.md for the numbers they reached).
+ANN_RECIPE = TrainParams(epochs=12, batch_size=64, lr=2e-3, optimizer="adam", weight_decay=5e-4,
+                         schedule="cosine")
+SNN_RECIPE = TrainParams(epochs=12, batch_size=64, lr=2e-3, optimizer="adam", weight_decay=5e-4,
+                         schedule="cosine")
+LIF = NeuronParams(leak=0.95, threshold=1.0, reset="subtract", surrogate="atan", surrogate_scale=2.0)
+IF = dataclasses.replace(LIF, leak=1.0)
+PAPER_LIF = NeuronParams(leak=0.99, threshold=1.0, reset="subtract", surrogate="pwl", surrogate_scale=0.3)
+PAPER_RECIPE = TrainParams(epochs=120, batch_size=64, lr=0.1, optimizer="sgd", momentum=0.9,
+                           weight_decay=1e-4, schedule="step", n_train=100000)
+
+CARDS = (
+    ModelCard(name="vgg5_ann", kind="ann", T=1, encoding="analog", bn="shared", train=ANN_RECIPE,
+              twin="vgg5_snn_t8", summary="VGG5 ANN twin (ReLU), shapes 32x32", **SHAPES),
+    ModelCard(name="vgg5_snn_t8", kind="snn", T=8, encoding="direct", neuron=LIF, bn="bntt",
+              train=SNN_RECIPE, twin="vgg5_ann", summary="VGG5 LIF SNN, direct coding, BNTT", **SHAPES),
+    ModelCard(name="vgg5_snn_t8_poisson", kind="snn", T=8, encoding="poisson_signed", neuron=LIF,
+              bn="bntt", train=SNN_RECIPE, twin="vgg5_ann",
+              summary="VGG5 LIF SNN, the paper's signed Poisson coding, BNTT", **SHAPES),
+    ModelCard(name="vgg5_snn_t8_if", kind="snn", T=8, encoding="direct", neuron=IF, bn="bntt",
+              train=SNN_RECIPE, twin="vgg5_ann", summary="VGG5 IF SNN (leak 1.0), direct coding, BNTT",
+              **SHAPES),
+    ModelCard(name="vgg5_snn_t8_conv", kind="snn", T=8, encoding="direct",
+              neuron=NeuronParams(leak=1.0, threshold=1.0, reset="subtract", surrogate="atan",
+                                  surrogate_scale=2.0),
+              bn="none", source="converted", twin="vgg5_ann", train=ANN_RECIPE,
+              summary="VGG5 IF SNN converted from vgg5_ann (threshold balancing)", **SHAPES),
+    ModelCard(name="vgg11_ann", kind="ann", arch="vgg11", dataset="tinyimagenet", num_classes=200,
+              input_size=64, T=1, encoding="analog", bn="shared", twin="vgg11_snn_t30",
+              target_layers=("conv4", "conv6", "conv8"), train=PAPER_RECIPE,
+              summary="the paper's VGG11 as an ANN twin (ReLU), Tiny-ImageNet 64x64"),
+    ModelCard(name="vgg11_snn_t30", kind="snn", arch="vgg11", dataset="tinyimagenet", num_classes=200,
+              input_size=64, T=30, encoding="poisson_signed", neuron=PAPER_LIF, bn="bntt",
+              twin="vgg11_ann", target_layers=("conv4", "conv6", "conv8"), train=PAPER_RECIPE,
+              summary="the paper's VGG11 SNN: LIF 0.99, BNTT, signed Poisson, T=30, Tiny-ImageNet"),
+)
+
+# Every shapes card is shipped in the zoo (``zoo`` metadata; see bench.models.zoo).
+for _card in CARDS:
+    MODELS.add(_card.name, _card, kind=_card.kind, arch=_card.arch, T=_card.T, encoding=_card.encoding,
+               twin=_card.twin, summary=_card.summary, dataset=_card.dataset, source=_card.source,
+               zoo=_card.dataset == "shapes")

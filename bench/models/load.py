@@ -1,0 +1,110 @@
+"""Cards -> models -> trained checkpoints: the model side's public entry points.
+
+Resolution order of :func:`load_model`: the shipped zoo (``bench/zoo/<name>.pt``, if trained
+with the same card, data and seed), then the user cache (``<cache>/models/<name>-<key>.pt``),
+else train it (progress bar) and cache it. Checkpoints are always sha256-verified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from bench.config import to_plain
+from bench.errors import BenchError
+from bench.models.card import ModelCard
+from bench.models.cache import cache_key, cache_path, load_checkpoint, read_meta, save_checkpoint
+
+
+def get_card(name: str) -> ModelCard:
+    """The registered card ``name`` (UnknownNameError with "did you mean" otherwise)."""
+    from bench.registry import MODELS
+
+    return MODELS.get(name).obj
+
+
+def build_model(card_or_name: ModelCard | str, seed: int = 0) -> nn.Module:
+    """A fresh model for a card, initialized from ``seed`` (the global RNG is left untouched)."""
+    from bench.models.arch import VGG
+
+    card = get_card(card_or_name) if isinstance(card_or_name, str) else card_or_name
+    stats = None
+    if card.encoding == "poisson":  # plain Poisson codes pixel intensities: needs mean/std
+        from bench.models.training import dataset_for
+
+        ds = dataset_for(card)
+        stats = (tuple(ds.mean), tuple(ds.std))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return VGG(card, stats)
+
+
+def with_epochs(card: ModelCard, epochs: int | None) -> ModelCard:
+    """``card`` with its training recipe's epoch count replaced (part of the cache key)."""
+    if epochs is None:
+        return card
+    if epochs < 1:
+        raise BenchError(f"--epochs must be >= 1, got {epochs}")
+    return dataclasses.replace(card, train=dataclasses.replace(card.train, epochs=epochs))
+
+
+def _key(card: ModelCard, data: dict[str, Any], seed: int) -> str:
+    twin = get_card(card.twin) if card.source == "converted" and card.twin else None
+    return cache_key(card, data, seed, twin)
+
+
+def ensure_trained(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any] | None = None,
+                   seed: int = 0, cache_dir: str | Path | None = None, force: bool = False,
+                   progress: bool = True, log: Callable[[str], None] = print,
+                   command: str = "") -> tuple[Path, dict[str, Any], bool]:
+    """Train ``card`` into the cache unless its checkpoint exists. Returns ``(path, sidecar, trained)``."""
+    from bench.models.training import data_config, train
+
+    data = data_config(card, dataset, params)
+    key = _key(card, data, seed)
+    path = cache_path(card, key, cache_dir)
+    if path.exists() and not force:
+        return path, read_meta(path), False
+    model, report = train(card, dataset=dataset, params=params, seed=seed, progress=progress, log=log,
+                          twin_loader=lambda n: load_model(n, seed=seed, cache_dir=cache_dir, dataset=dataset,
+                                                           params=params, progress=progress, log=log))
+    meta = {"name": card.name, "card": card, "data": data, "seed": seed, "key": key,
+            "command": command or f"snnxai train {card.name} --seed {seed}",
+            "torch_version": torch.__version__, "python_version": platform.python_version(), **report}
+    return path, save_checkpoint(model.state_dict(), path, meta), True
+
+
+def load_model(name: str, device: torch.device | str = "cpu", *, train_if_missing: bool = True,
+               progress: bool = True, seed: int = 0, cache_dir: str | Path | None = None,
+               dataset: str | None = None, params: dict[str, Any] | None = None,
+               zoo_dir: Path | None = None, log: Callable[[str], None] = print) -> nn.Module:
+    """A trained model in eval mode: zoo first, then the cache, else train (and cache) it."""
+    from bench.models.training import data_config
+    from bench.models.zoo import zoo_match
+
+    card = get_card(name)
+    data = data_config(card, dataset, params)
+    path = zoo_match(card, data, seed, zoo_dir)
+    if path is None:
+        path = cache_path(card, _key(card, data, seed), cache_dir)
+        if not path.exists():
+            if not train_if_missing:
+                raise BenchError(f"no trained checkpoint for {name} (not in the zoo, not at {path}); "
+                                 f"run `snnxai train {name}`")
+            log(f"{name}: no checkpoint found, training it (cached at {path})")
+            path, _, _ = ensure_trained(card, dataset=dataset, params=params, seed=seed, cache_dir=cache_dir,
+                                        progress=progress, log=log)
+    state, meta = load_checkpoint(path)
+    if meta.get("card") != to_plain(card):
+        raise BenchError(f"checkpoint {path} was written for a different {name} card; delete it to retrain")
+    model = build_model(card)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise BenchError(f"checkpoint {path} does not fit {name}: {str(exc).splitlines()[0]}") from None
+    return model.to(device).eval()

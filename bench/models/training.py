@@ -1,0 +1,179 @@
+"""Training: BPTT with surrogate gradients (SNNs), standard training (ANNs), conversion.
+
+Everything here is a function of (card, data, seed): :func:`train` seeds all generators,
+builds the model fresh, trains it on the first ``card.train.n_train`` samples of the train
+split and measures it on the whole test split. An SNN's loss is the cross-entropy of its
+time-averaged logits (the paper's readout). Poisson encodings draw from the seeded global RNG
+while training and from per-sample generators (``sample_id``) when evaluating, so measured
+accuracies are reproducible. Converted SNNs (``card.source == "converted"``) get their ANN
+twin from ``twin_loader`` (the zoo/cache/trainer of :func:`bench.models.load_model`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.config import to_plain
+from bench.data.base import load_batch, normalize
+from bench.errors import BenchError
+from bench.models.card import ModelCard, TrainParams
+from bench.models.record import record
+from bench.seeding import seed_everything
+
+Split = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # x [N, C, H, W] normalized, y [N], ids [N]
+
+
+def dataset_for(card: ModelCard, dataset: str | None = None, params: dict[str, Any] | None = None, split: str = "train"):
+    """The dataset split a card trains on (``params`` override the card's ``image_size``)."""
+    from bench.data import get_dataset
+
+    name = dataset or card.dataset
+    from bench.registry import DATASETS
+
+    fields = {f.name for f in dataclasses.fields(DATASETS.get(name).params_cls or object)} \
+        if dataclasses.is_dataclass(DATASETS.get(name).params_cls) else set()
+    table = {"image_size": card.input_size} if "image_size" in fields else {}
+    ds = get_dataset(name, split, {**table, **(params or {})})
+    if (ds.num_classes, ds.image_size, ds.channels) != (card.num_classes, card.input_size, card.in_channels):
+        raise BenchError(f"{card.name} expects {card.num_classes} classes of {card.in_channels}x{card.input_size}"
+                         f"x{card.input_size} images; {name}/{split} has {ds.num_classes} classes of "
+                         f"{ds.channels}x{ds.image_size}x{ds.image_size}")
+    return ds
+
+
+def data_config(card: ModelCard, dataset: str | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a checkpoint was trained on (part of the cache key): name, resolved params, fingerprint."""
+    ds = dataset_for(card, dataset, params)
+    return {"dataset": ds.name, "params": to_plain(getattr(ds, "params", params or {})),
+            "train_fingerprint": ds.fingerprint()}
+
+
+def load_split(ds, n: int | None = None) -> Split:
+    """The first ``n`` samples of ``ds`` (all by default) as normalized tensors."""
+    n = len(ds) if n is None else min(n, len(ds))
+    if hasattr(ds, "tensors"):  # fast path of the synthetic datasets
+        t = ds.tensors()
+        return normalize(t.images[:n], ds.mean, ds.std), t.labels[:n], t.sample_ids[:n]
+    b = load_batch(ds, range(n))
+    return b.x, b.y, b.sample_id
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Split, seed: int = 0, batch_size: int = 250) -> float:
+    """Top-1 accuracy in eval mode (Poisson spikes keyed by sample id, hence reproducible)."""
+    model.eval()
+    x, y, ids = data
+    correct = 0
+    for i in range(0, len(y), batch_size):
+        logits = model(x[i:i + batch_size], sample_id=ids[i:i + batch_size], seed=seed)
+        correct += int((logits.argmax(1) == y[i:i + batch_size]).sum())
+    return correct / max(len(y), 1)
+
+
+@torch.no_grad()
+def spike_rates(model: nn.Module, data: Split, seed: int = 0, n: int = 200) -> dict[str, float]:
+    """Mean spikes per neuron per time step of every layer on the first ``n`` samples (SNN only)."""
+    if model.T == 1 and not getattr(next(iter(model.acts.values())), "spiking", False):
+        return {}
+    model.eval()
+    x, _, ids = data
+    with record(model, model.layer_names()) as rec:
+        model(x[:n], sample_id=ids[:n], seed=seed)
+    return {k: round(float(v.mean()), 4) for k, v in rec.spikes.items()}
+
+
+def _optimizer(model: nn.Module, tp: TrainParams) -> torch.optim.Optimizer:
+    # no weight decay on batch-norm scales/shifts (1-d parameters)
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    rest = [p for p in model.parameters() if p.dim() <= 1]
+    groups = [{"params": decay, "weight_decay": tp.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    if tp.optimizer == "adam":
+        return torch.optim.AdamW(groups, lr=tp.lr)
+    return torch.optim.SGD(groups, lr=tp.lr, momentum=tp.momentum, nesterov=tp.momentum > 0)
+
+
+def lr_factor(tp: TrainParams, step: int, total: int) -> float:
+    """Cosine to zero, or the paper's step schedule (/10 at 50, 70 and 90% of training)."""
+    frac = step / max(total, 1)
+    if tp.schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * frac))
+    return 0.1 ** sum(frac >= m for m in (0.5, 0.7, 0.9))
+
+
+def fit(model: nn.Module, card: ModelCard, train: Split, test: Split, *, seed: int = 0,
+        progress: bool = True, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Train ``model`` in place for ``card.train.epochs``; returns the per-epoch history."""
+    from tqdm.auto import tqdm
+
+    tp = card.train
+    x, y, _ = train
+    opt = _optimizer(model, tp)
+    steps_per_epoch = math.ceil(len(y) / tp.batch_size)
+    total, step, history = tp.epochs * steps_per_epoch, 0, []
+    gen = torch.Generator().manual_seed(seed)
+    for epoch in range(1, tp.epochs + 1):
+        model.train()
+        order = torch.randperm(len(y), generator=gen)
+        loss_sum, correct = 0.0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"{card.name} epoch {epoch}/{tp.epochs}",
+                   disable=not progress, leave=False, unit="batch")
+        for b in bar:
+            idx = order[b * tp.batch_size:(b + 1) * tp.batch_size]
+            for g in opt.param_groups:
+                g["lr"] = tp.lr * lr_factor(tp, step, total)
+            logits = model(x[idx])
+            loss = F.cross_entropy(logits, y[idx], label_smoothing=tp.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            loss_sum += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == y[idx]).sum())
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        row = {"epoch": epoch, "train_loss": round(loss_sum / len(y), 4),
+               "train_accuracy": round(correct / len(y), 4),
+               "test_accuracy": round(evaluate(model, test, seed), 4),
+               "spike_rates": spike_rates(model, test, seed)}
+        history.append(row)
+        rates = " ".join(f"{k}={v:.3f}" for k, v in row["spike_rates"].items())
+        log(f"{card.name} epoch {epoch}/{tp.epochs}: loss {row['train_loss']:.4f} "
+            f"train acc {row['train_accuracy']:.4f} test acc {row['test_accuracy']:.4f}"
+            + (f" spike rates {rates}" if rates else ""))
+    return history
+
+
+def train(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any] | None = None,
+          seed: int = 0, progress: bool = True, log: Callable[[str], None] = print,
+          twin_loader: Callable[[str], nn.Module] | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Train (or convert) ``card`` from scratch. Returns ``(model in eval mode, report)``."""
+    from bench.models import build_model
+    from bench.models.convert import convert
+
+    seed_everything(seed)
+    ds_train = dataset_for(card, dataset, params, "train")
+    test = load_split(dataset_for(card, dataset, params, "test"))
+    train_data = load_split(ds_train, card.train.n_train)
+    start = time.perf_counter()
+    if card.source == "converted":
+        if twin_loader is None or card.twin is None:
+            raise BenchError(f"{card.name} is converted from its ANN twin, which is not available")
+        model = convert(twin_loader(card.twin), card, train_data[0])
+        history: list[dict[str, Any]] = []
+    else:
+        model = build_model(card)
+        history = fit(model, card, train_data, test, seed=seed, progress=progress, log=log)
+    elapsed = time.perf_counter() - start
+    model.eval()
+    report = {"test_accuracy": round(evaluate(model, test, seed), 4), "n_test": len(test[1]),
+              "spike_rates": spike_rates(model, test, seed), "train_time_s": round(elapsed, 1),
+              "n_train": len(train_data[1]), "threads": torch.get_num_threads(), "history": history}
+    if card.source == "converted":
+        log(f"{card.name}: converted from {card.twin}, test acc {report['test_accuracy']:.4f}")
+    return model, report
