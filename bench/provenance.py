@@ -61,15 +61,6 @@ def device_info(device: str) -> dict[str, Any]:
     return info
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def sha256_state_dict(module: torch.nn.Module) -> str:
     """Hex sha256 over a module's state_dict (names, dtypes, shapes and raw bytes, in order).
 
@@ -79,5 +70,5 @@ def sha256_state_dict(module: torch.nn.Module) -> str:
     for name, t in module.state_dict().items():
         t = t.detach().cpu().contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()

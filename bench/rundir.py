@@ -148,10 +148,11 @@ def merge_examples(run_dirs: list[Path], out_dir: Path, limit: int) -> None:
         write_examples(out_dir / "examples" / r, arrays)
 
 
-def assemble(run_dirs: list[Path], out_dir: Path, extra: dict | None = None) -> pd.DataFrame:
-    """Write ``out_dir/results.csv`` and ``out_dir/run.json`` from finished run directories."""
+def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False) -> pd.DataFrame:
+    """Write ``out_dir/results.csv`` and ``out_dir/run.json`` from finished run directories:
+    one run (or shard) directory, or with ``merge`` every shard of one run."""
     manifests = [read_json(d / "manifest.json") for d in run_dirs]
-    manifest = manifests[0] if len(manifests) == 1 else merge_manifests(manifests)
+    manifest = merge_manifests(manifests) if merge else manifests[0]
     rows, cells, models = collect(run_dirs)
     if len(run_dirs) > 1 or run_dirs[0] != out_dir:
         merge_examples(run_dirs, out_dir, manifest["config"]["run"]["examples"])
@@ -164,6 +165,5 @@ def assemble(run_dirs: list[Path], out_dir: Path, extra: dict | None = None) -> 
     run["cost"] = [c for cell in cells for c in cell["cost"]]
     run["skipped"] = manifest["skipped_cells"] + manifest["skipped_metrics"]
     run["n_rows"] = int(len(rows))
-    run.update(extra or {})
     write_atomic(out_dir / "run.json", dump_json(run))
     return rows

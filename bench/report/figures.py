@@ -23,12 +23,12 @@ from matplotlib.figure import Figure  # noqa: E402
 from bench.report.data import ReportData  # noqa: E402
 
 STYLE = {"style": "whitegrid", "context": "paper", "font_scale": 1.0}
-DPI = 110
+DPI = 100
 
 
 def setup_style() -> None:
     sns.set_theme(**STYLE)
-    plt.rcParams.update({"figure.dpi": DPI, "savefig.bbox": "tight", "axes.titlesize": 9,
+    plt.rcParams.update({"figure.dpi": DPI, "axes.titlesize": 9,
                          "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
                          "ytick.labelsize": 7})
 
