@@ -56,7 +56,7 @@ def test_call_contract_and_twin_layer_names(name):
     assert m.card.name == name and m.T == (1 if m.card.kind == "ann" else 8)
     x, ids = _x(), torch.tensor([4, 5, 6])
     out = m(x, sample_id=ids, seed=3)
-    assert out.shape == (3, 11)
+    assert out.shape == (3, 10)
     assert torch.equal(out, m(x, sample_id=ids, seed=3))  # same input and seed -> identical outputs
     with pytest.raises(BenchError, match="expected input"):
         m(torch.randn(2, 1, 16, 16))

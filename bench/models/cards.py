@@ -1,6 +1,6 @@
 """The model cards of the suite, registered in ``bench.registry.MODELS``.
 
-CPU defaults (``vgg5_*``, shapes 32x32, 11 classes, shipped in ``bench/zoo/``): the ANN twin, an
+CPU defaults (``vgg5_*``, shapes 32x32, 10 classes, shipped in ``bench/zoo/``): the ANN twin, an
 SNN with direct coding, the paper's signed Poisson coding, an IF variant (leak 1.0) and an SNN
 converted from the ANN. Paper setting (``vgg11_*``, Tiny-ImageNet 64x64, 200 classes, T = 30,
 not shipped): the reference note's model and the lab's BNTT training recipe.
@@ -13,7 +13,7 @@ import dataclasses
 from bench.models.card import ModelCard, NeuronParams, TrainParams
 from bench.registry import MODELS
 
-SHAPES = dict(arch="vgg5", dataset="shapes", num_classes=11, input_size=32,
+SHAPES = dict(arch="vgg5", dataset="shapes", num_classes=10, input_size=32,
               target_layers=("conv3", "conv2", "conv4"))
 
 # Recipes measured on shapes (see bench/zoo/README.md for the numbers they reached).

@@ -29,6 +29,9 @@ from bench.seeding import seed_everything
 
 Split = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # x [N, C, H, W] normalized, y [N], ids [N]
 
+#: The accuracy on the first test samples is recorded too, so tests can re-check it quickly.
+CHECK_SAMPLES = 500
+
 
 def dataset_for(card: ModelCard, dataset: str | None = None, params: dict[str, Any] | None = None, split: str = "train"):
     """The dataset split a card trains on (``params`` override the card's ``image_size``)."""
@@ -160,7 +163,7 @@ def train(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any]
     ds_train = dataset_for(card, dataset, params, "train")
     test = load_split(dataset_for(card, dataset, params, "test"))
     train_data = load_split(ds_train, card.train.n_train)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     if card.source == "converted":
         if twin_loader is None or card.twin is None:
             raise BenchError(f"{card.name} is converted from its ANN twin, which is not available")
@@ -169,10 +172,13 @@ def train(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any]
     else:
         model = build_model(card)
         history = fit(model, card, train_data, test, seed=seed, progress=progress, log=log)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     model.eval()
+    first = tuple(t[:CHECK_SAMPLES] for t in test)
     report = {"test_accuracy": round(evaluate(model, test, seed), 4), "n_test": len(test[1]),
+              f"test_accuracy_first_{CHECK_SAMPLES}": round(evaluate(model, first, seed), 4),
               "spike_rates": spike_rates(model, test, seed), "train_time_s": round(elapsed, 1),
+              "train_cpu_s": round(cpu, 1),
               "n_train": len(train_data[1]), "threads": torch.get_num_threads(), "history": history}
     if card.source == "converted":
         log(f"{card.name}: converted from {card.twin}, test acc {report['test_accuracy']:.4f}")

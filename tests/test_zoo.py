@@ -1,0 +1,42 @@
+"""The shipped zoo: complete, sha256-verified, current, and as accurate as recorded."""
+
+import pytest
+import torch
+
+import bench.models.training as training
+from bench.config import to_plain
+from bench.data import get_dataset
+from bench.models import get_card, load_model
+from bench.models.cache import load_checkpoint, sha256_file
+from bench.models.training import data_config, evaluate, load_split
+from bench.models.zoo import ZOO_DIR, readme, zoo_names, zoo_path
+
+SUBSET = 500  # test samples re-evaluated (the sidecar records the accuracy on this subset too)
+
+
+def test_zoo_is_complete_and_documented():
+    assert zoo_names() == ["vgg5_ann", "vgg5_snn_t8", "vgg5_snn_t8_if", "vgg5_snn_t8_poisson", "vgg5_snn_t8_conv"]
+    assert (ZOO_DIR / "README.md").read_text() == readme()  # README written from the sidecars
+    kinds = {get_card(n).encoding for n in zoo_names()}
+    assert kinds == {"analog", "direct", "poisson_signed"}
+
+
+@pytest.mark.parametrize("name", zoo_names())
+def test_zoo_checkpoint_verifies_and_reaches_its_recorded_accuracy(name, monkeypatch, tmp_path):
+    path = zoo_path(name)
+    state, meta = load_checkpoint(path)  # raises on a sha256 mismatch
+    assert meta["sha256"] == sha256_file(path) and meta["bytes"] == path.stat().st_size < 1_000_000
+    card = get_card(name)
+    assert meta["card"] == to_plain(card) and meta["data"] == to_plain(data_config(card))
+    assert meta["command"].startswith("snnxai train") and meta["seed"] == 0 and meta["train_time_s"] > 0
+
+    def no_training(*a, **k):
+        raise AssertionError("a shipped model must load without training")
+
+    monkeypatch.setattr(training, "train", no_training)
+    model = load_model(name, cache_dir=tmp_path)  # the zoo comes first
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    x, y, ids = load_split(get_dataset(card.dataset, "test", {"image_size": card.input_size}), SUBSET)
+    acc = evaluate(model, (x, y, ids), seed=0)
+    assert acc == pytest.approx(meta["test_accuracy_first_500"], abs=0.01)
+    assert acc == pytest.approx(meta["test_accuracy"], abs=0.03)
