@@ -1,11 +1,14 @@
 """``shapes``: the embedded default dataset -- procedural shapes with exact masks.
 
-Each image shows one target object (one of :data:`~bench.data._render.SHAPES`) at a random
-position, scale, rotation and colour on a low-contrast textured background (stripes + pixel
-noise), plus 0..``n_distractors_max`` distractors (thin lines, scribbles, small blobs) that
-belong to no class and never touch the target (they keep a gap of ``size // 16`` pixels).
-The target is painted last and without anti-aliasing, so ``mask`` is exactly its visible
-pixels and ``box`` the mask's tight box.
+Each image shows one target object (one of the 10 classes of :data:`~bench.data._render.SHAPES`)
+at a random position, scale, rotation and colour on a low-contrast textured background
+(stripes + pixel noise), plus 0..``n_distractors_max`` distractors (thin lines, scribbles, small
+blobs) that belong to no class and never touch the target (they keep a gap of ``size // 16``
+pixels). Targets differ from the background by >= 0.3 in luminance (any hue; for the ~5% of
+images where none of 16 colour draws does, the most contrasting one is used); distractors are
+fainter (0.1-0.25), so the label is unambiguous while localization is not trivial. The target is
+painted last and without anti-aliasing, so ``mask`` is exactly its visible pixels and ``box`` the
+mask's tight box.
 
 Everything is deterministic from ``(seed, split, index)``: sample ``index`` draws from
 ``sample_generator(seed, index, "shapes/<split>")``; ``label = index % num_classes`` (balanced).
@@ -13,20 +16,19 @@ Images are quantized to 8 bits like real photos and generated in fixed chunks of
 :data:`CHUNK` samples, cached in memory per dataset instance.
 
 Fast path for training loops: ``ds.tensors()`` returns all images ``[N, 3, H, W]`` float in
-[0, 1], labels ``[N]``, masks ``[N, H, W]`` and boxes ``[N, 4]`` at once (a :class:`Tensors`
-named tuple); normalize with ``bench.data.base.normalize(images, ds.mean, ds.std)``.
+[0, 1], labels ``[N]``, masks ``[N, H, W]`` and boxes ``[N, 4]`` at once (a
+:class:`bench.data.Tensors` named tuple); normalize with ``bench.data.base.normalize(images, ds.mean, ds.std)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple
 
 import torch
 
 from bench.config import config_hash
-from bench.data import _render
+from bench.data import Tensors, _render
 from bench.data.base import Sample
 from bench.errors import BenchError
 from bench.registry import DATASETS
@@ -34,14 +36,14 @@ from bench.seeding import sample_generator
 
 CHUNK = 256
 #: Bump when the generator changes what it draws (part of the fingerprint).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 N_CANDIDATES = 8  # placements tried per distractor before it is dropped
 SPLITS = ("train", "val", "test")
 
 # Per-channel statistics of the default train split (8000 images, 32x32, seed 0), measured
 # with tests/test_data_shapes.py::test_normalization_constants (which re-measures them).
-SHAPES_MEAN = (0.5006, 0.5008, 0.4977)
-SHAPES_STD = (0.2429, 0.2428, 0.2435)
+SHAPES_MEAN = (0.5007, 0.5016, 0.4985)
+SHAPES_STD = (0.2453, 0.2555, 0.2431)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +57,8 @@ class ShapesParams:
     n_val: int = 1000
     n_test: int = 1000
     n_distractors_max: int = 2
-    scale_min: float = 0.2
-    scale_max: float = 0.32
+    scale_min: float = 0.25
+    scale_max: float = 0.36
 
     def __post_init__(self) -> None:
         check_common(self, max_scale=0.45)
@@ -75,17 +77,6 @@ def check_common(p: "ShapesParams", max_scale: float) -> None:
                          f"got {p.scale_min}, {p.scale_max}")
 
 
-class Tensors(NamedTuple):
-    """A whole split in memory: images ``[N, 3, H, W]`` float in [0, 1], labels ``[N]`` long,
-    masks ``[N, H, W]`` bool, boxes ``[N, 4]`` float, sample_ids ``[N]`` long."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    masks: torch.Tensor
-    boxes: torch.Tensor
-    sample_ids: torch.Tensor
-
-
 # ---------------------------------------------------------------------------------------------
 # Scene generation: per-sample uniforms -> chunk of rendered images (n_targets = 1 or 2)
 # ---------------------------------------------------------------------------------------------
@@ -94,7 +85,8 @@ def _layout(n_targets: int, n_dist: int) -> dict[str, tuple[int, ...]]:
     """Shapes of the per-sample uniform draws, in draw order."""
     return {"place": (n_targets, 4), "second_label": (1,), "bg": (3,), "texture": (5,),
             "target_rgb": (n_targets, 16, 3), "n_dist": (1,),
-            "dist": (n_dist, N_CANDIDATES, 10), "dist_rgb": (n_dist, 16, 3)}
+            "dist": (n_dist, N_CANDIDATES, 10), "dist_rgb": (n_dist, 16, 3),
+            "dist_contrast": (n_dist,)}
 
 
 def _draw(params, stage: str, indices: range, n_targets: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -215,7 +207,8 @@ def render_chunk(params, stage: str, indices: range, n_targets: int) -> dict[str
     bg = 0.1 + 0.8 * u["bg"]
     img = _background(u["texture"], bg, size)
     for slot in range(dist.shape[1]):
-        rgb = _render.pick_contrasting(u["dist_rgb"][:, slot], bg, 0.2)
+        rgb = _render.pick_contrasting(u["dist_rgb"][:, slot], bg, 0.25)
+        rgb = _render.fade(rgb, bg, 0.1 + 0.15 * u["dist_contrast"][:, slot])
         img = torch.where(dist[:, slot, None], rgb[:, :, None, None], img)
     for t in range(n_targets):
         rgb = _render.pick_contrasting(u["target_rgb"][:, t], bg, 0.3)
@@ -304,7 +297,7 @@ class SyntheticShapes:
         return f"{type(self).__name__}({self.name}/{self.split}, n={self._n}, size={self.image_size})"
 
 
-@DATASETS.register(summary="procedural shapes (11 classes) with distractors and exact masks",
+@DATASETS.register(summary=f"procedural shapes ({len(_render.SHAPES)} classes) with distractors and exact masks",
                    masks=True, boxes=True, source="embedded", params=ShapesParams)
 def shapes(split: str, params: ShapesParams) -> SyntheticShapes:
     """One target shape per image on a textured background with 0-2 distractors."""
