@@ -9,12 +9,18 @@ Every choice is a parameter; ``preset`` fills the ones left unset (None):
 | m4       | gray 127 / gray 127            | 20              | pred  | prob  | mean      |
 | latec    | as rise2018                    | as rise2018     | label | prob  | trapezoid |
 
-``default`` uses a blurred fill for deletion: on the ``shapes`` data zero-filling any 5% of the
-pixels already drops the prediction to chance, so zero-fill deletion cannot tell methods apart
-there, while a blurred fill does (measured numbers in ``tests/test_metrics_faithfulness.py``
-docstring and the metrics report). ``rise2018`` is the paper's protocol (RISE code: step = 224 px
-on 224 x 224 images, i.e. one image row's worth of pixels per step). ``m4`` follows InterpretDL's
-evaluator used by the M4 benchmark (uint8 gray 127, 20 percentile steps, mean of the curve).
+``default`` fills with a blur for both curves. Measured on ``shapes`` test (200 images, 32 px,
+a vgg5_ann trained with the card's recipe, 96% accurate on them; commit 5cab9b8): zero fill makes
+the deletion curve collapse for any order (random-order deletion AUC 0.28; a random 20% of the
+pixels zeroed keeps only 51% of the predictions), so deletion separates methods from the
+``random`` baseline weakly (paired effect size d = 0.40-1.28 for Grad-CAM, saliency, IG, the mask
+oracle) and ranks them differently from insertion; with blur (11, 5) random-order deletion AUC is
+0.47, the same methods separate at d = 0.98-2.18 and deletion and insertion agree on their order
+(IG best). Smaller blurs (7, 3) / (5, 2) separate less on insertion.
+
+``rise2018`` is the paper's protocol (RISE code: step = 224 px on 224 x 224 images, i.e. one
+image row's worth of pixels per step). ``m4`` follows InterpretDL's evaluator used by the M4
+benchmark (uint8 gray 127, 20 percentile steps, mean of the curve).
 ``latec`` differs from rise2018 in the class: LATEC scores the ground-truth class (its one
 image per forward pass changes nothing here, scores never depend on the batch).
 Ties in the saliency order: stable (row-major) by default for every preset.
