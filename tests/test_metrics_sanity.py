@@ -16,7 +16,7 @@ from bench.data.base import Batch
 from bench.registry import METRICS
 from metrics._ssim import gaussian_window, spearman, ssim
 from metrics.base import ScoreInput
-from metrics.sanity import RandomizationParams, cascade_layers
+from metrics._randomize import cascade_layers
 
 C1, C2 = 0.01 ** 2, 0.03 ** 2
 
