@@ -24,13 +24,14 @@ from bench.data.base import load_batch
 
 def accuracy_sweep(model_names: list[str], n: int, eps_255: list[float], eot: list[int],
                    steps: int = 10, batch_size: int = 64, seed: int = 0, split: str = "test",
-                   device: str = "cpu") -> pd.DataFrame:
+                   device: str = "cpu", cache_dir: str | None = None) -> pd.DataFrame:
     """Rows ``model, attack, eot, eps_255, n, clean_acc, adv_acc, seconds``."""
     from bench.models import get_card, load_model
 
     recs = []
     for name in model_names:
-        model, card = load_model(name, device=device), get_card(name)
+        model = load_model(name, device=device, seed=seed, cache_dir=cache_dir, train_if_missing=False)
+        card = get_card(name)
         ds = get_dataset(card.dataset, split)
         batches = [load_batch(ds, range(i, min(i + batch_size, n))).to(device) for i in range(0, n, batch_size)]
         stochastic = is_stochastic(model, batches[0].x, batches[0].sample_id, seed)
@@ -57,8 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eot", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--cache-dir", default=None, help="checkpoint cache (default: $SNNXAI_CACHE or the user cache)")
     a = ap.parse_args(argv)
-    print(accuracy_sweep(a.models, a.n, a.eps, a.eot, a.steps, device=a.device).to_string(index=False))
+    print(accuracy_sweep(a.models, a.n, a.eps, a.eot, a.steps, device=a.device, cache_dir=a.cache_dir).to_string(index=False))
 
 
 if __name__ == "__main__":
