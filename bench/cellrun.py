@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,20 @@ from bench import rundir
 from bench.plan import Cell
 from bench.registry import METRICS
 
+if TYPE_CHECKING:
+    from bench.run import Runner
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """Batch i (or its first samples, ``rows``) with its explanation and an explainer."""
+
+    i: int
+    rows: torch.Tensor | None
+    batch: Any
+    expl: Any
+    explain_fn: Any
+
 
 class CellRun:
     """Explain then score one (model, method) cell, and write it."""
@@ -28,8 +42,9 @@ class CellRun:
     def __init__(self, runner: Runner, cell: Cell, preds: list[torch.Tensor]):
         self.r, self.cell, self.preds = runner, cell, preds
         self.model = runner.model(cell.model)
-        self.cost: list[dict] = []
+        self.cost: dict[tuple[str, str], dict] = {}
         self.frames: list[pd.DataFrame] = []
+        self.layer = ""
 
     def targets(self) -> list[torch.Tensor]:
         if self.r.suite.run.target == "label":
@@ -37,7 +52,8 @@ class CellRun:
         return self.preds
 
     def counted(self, stage: str, metric: str, fn: Any) -> Any:
-        """Run ``fn()`` while counting passes of the models involved; record the cost."""
+        """Run ``fn()`` counting the passes of the models involved; add to the cost record
+        of (stage, metric)."""
         from bench.cost import count_passes
 
         mods = {id(m): m for m in (self.model, self.r.models.get(self.cell.method_model)) if m is not None}
@@ -45,13 +61,21 @@ class CellRun:
         with count_passes(*mods.values()) as count:
             out = fn()
         wall = self.r.timed(stage, t0)
-        self.cost.append({"model": self.cell.model, "method": self.cell.method, "metric": metric,
-                          "stage": stage, "wall_s": round(wall, 4), "n_samples": len(self.r.sample_ids),
-                          **count.as_dict()})
+        rec = self.cost.setdefault((stage, metric), {
+            "model": self.cell.model, "method": self.cell.method, "metric": metric, "stage": stage,
+            "n_samples": len(self.r.sample_ids), "wall_s": 0.0, "forwards": 0, "samples": 0, "backwards": 0})
+        rec["wall_s"] += wall
+        for k, v in count.as_dict().items():
+            rec[k] += v
         return out
 
     # -- explanation cells --------------------------------------------------------------
     def run(self) -> None:
+        """Explain every batch (one pass, through the heatmap cache), then score batch by
+        batch: all metrics see one batch in turn, through the same view objects, so metrics
+        that share work on the same maps (the two randomization metrics, the stability
+        metrics) find it in their memo. ``[limits]`` restricts a metric to the run's first
+        samples (expensive metrics)."""
         if not self.cell.method:
             return self.run_model_scope()
         from bench.explain import explain_batch, resolve_layer
@@ -73,30 +97,64 @@ class CellRun:
 
         expls = self.counted("explain", "", explain_all)
         bar.close()
-        for metric in r.plan.metrics("explanation"):
-            self.counted("score", metric, lambda: self.score_metric(metric, expls, params, mm, mcard))
+        metrics = r.plan.metrics("explanation")
+        bar = r.bar(total=len(r.batches) * len(metrics), desc=f"score {c.model}/{c.method}", leave=False)
+        for i, (e, t) in enumerate(zip(expls, self.targets())):
+            views: dict[int | None, View | None] = {}   # one view per sample limit, shared by metrics
+            for metric in metrics:
+                limit = r.suite.limits.get(metric)
+                if limit not in views:
+                    views[limit] = self.view(i, e, t, limit, params, mcard)
+                if views[limit] is not None:
+                    self.counted("score", metric, lambda: self.score_batch(metric, i, views[limit], mm))
+                bar.update(1)
+        bar.close()
         self.save_examples(expls)
         self.write()
 
-    def score_metric(self, metric: str, expls: list[Any], params: Any, mm: Any, mcard: Any) -> None:
+    def view(self, i: int, e: Any, t: torch.Tensor, limit: int | None, params: Any, mcard: Any) -> View | None:
+        """Batch i as a metric sees it: the samples at positions < ``limit`` (all if None), their
+        maps, and an explainer for them (None if the batch has no such sample)."""
         from bench.explain import explain_batch
 
-        entry = METRICS.get(metric)
-        c, r = self.cell, self.r
-        bar = r.bar(total=len(r.batches), desc=f"score {c.model}/{c.method}/{metric}", leave=False)
-        for i, (b, e, t) in enumerate(zip(r.batches, expls, self.targets())):
-            def explain_fn(model: Any, x: torch.Tensor, _b: Any = b, _t: Any = t) -> torch.Tensor:
-                return explain_batch(c.method, params, model, mcard, dataclasses.replace(_b, x=x),
-                                     target=_t, seed=r.seed, post=r.suite.postprocess).maps
+        r, c = self.r, self.cell
+        b = r.batches[i]
+        skip, rows = self.limit_rows(i, limit)
+        if skip:
+            return None
+        if rows is not None:
+            b, t = b.select(rows), t[rows]
+            e = dataclasses.replace(
+                e, maps=e.maps[rows], degenerate=e.degenerate[rows],
+                steps=None if e.steps is None else e.steps[:, rows],
+                steps_degenerate=None if e.steps is None else e.steps_degenerate[:, rows])
 
-            views = [(None, e.maps, e.degenerate)]
-            if entry.meta.get("per_timestep") and e.steps is not None:
-                views += [(s, e.steps[s], e.steps_degenerate[s]) for s in range(e.steps.shape[0])]
-            for step, maps, deg in views:
-                inp = self.score_input(entry, b, maps, deg, mm, explain_fn)
-                self.add_rows(metric, i, entry.obj(inp, r.suite.metrics[metric]), step, deg)
-            bar.update(1)
-        bar.close()
+        def explain_fn(model: Any, x: torch.Tensor) -> torch.Tensor:
+            """The same method, params, layer and target on ``model`` for input ``x``."""
+            return explain_batch(c.method, params, model, mcard, dataclasses.replace(b, x=x),
+                                 target=t, seed=r.seed, post=r.suite.postprocess).maps
+
+        return View(i, rows, b, e, explain_fn)
+
+    def limit_rows(self, i: int, limit: int | None) -> tuple[bool, torch.Tensor | None]:
+        """(skip, rows): batch i's samples at run positions < ``limit`` (rows None = all)."""
+        if limit is None:
+            return False, None
+        pos = self.r.batch_pos[i]
+        keep = [j for j, p in enumerate(pos) if p < limit]
+        if len(keep) == len(pos):
+            return False, None
+        return not keep, torch.tensor(keep, dtype=torch.long, device=self.r.batches[i].x.device)
+
+    def score_batch(self, metric: str, i: int, v: View, mm: Any) -> None:
+        """Metric ``metric`` on a view's maps (and on each step's maps if per-time-step)."""
+        entry, e = METRICS.get(metric), v.expl
+        maps = [(None, e.maps, e.degenerate)]
+        if entry.meta.get("per_timestep") and e.steps is not None:
+            maps += [(s, e.steps[s], e.steps_degenerate[s]) for s in range(e.steps.shape[0])]
+        for step, m, deg in maps:
+            inp = self.score_input(entry, v.batch, m, deg, mm, v.explain_fn)
+            self.add_rows(metric, i, entry.obj(inp, self.r.suite.metrics[metric]), step, deg, v.rows)
 
     def score_input(self, entry: Any, b: Any, maps: torch.Tensor, deg: torch.Tensor | None,
                     mm: Any, explain_fn: Any) -> Any:
@@ -118,30 +176,32 @@ class CellRun:
     def run_model_scope(self) -> None:
         r = self.r
         size = int(r.batches[0].x.shape[-1])
-        for metric in r.plan.metrics("model"):
-            entry = METRICS.get(metric)
-
-            def score_all() -> None:
-                for i, b in enumerate(r.batches):
-                    # model-scope metrics read no maps; they get all-zero maps of the right shape
-                    maps = torch.zeros(len(b), size, size, device=b.x.device)
-                    inp = self.score_input(entry, b, maps, None, None, None)
-                    self.add_rows(metric, i, entry.obj(inp, r.suite.metrics[metric]), None, None)
-
-            self.counted("score", metric, score_all)
-        self.layer = ""
+        for i, b in enumerate(r.batches):
+            for metric in r.plan.metrics("model"):
+                skip, rows = self.limit_rows(i, r.suite.limits.get(metric))
+                if skip:
+                    continue
+                sub = b if rows is None else b.select(rows)
+                entry = METRICS.get(metric)
+                # model-scope metrics read no maps; they get all-zero maps of the right shape
+                maps = torch.zeros(len(sub), size, size, device=b.x.device)
+                inp = self.score_input(entry, sub, maps, None, None, None)
+                scores = self.counted("score", metric, lambda: entry.obj(inp, r.suite.metrics[metric]))
+                self.add_rows(metric, i, scores, None, None, rows)
         self.write()
 
     # -- rows, examples, writing -------------------------------------------------------------
     def add_rows(self, metric: str, i: int, scores: Any, step: int | None,
-                 deg: torch.Tensor | None) -> None:
-        """Rows of one metric call on batch i: the per-sample values, plus curve points."""
-        b, B = self.r.batches[i], len(self.r.batches[i])
+                 deg: torch.Tensor | None, rows: torch.Tensor | None = None) -> None:
+        """Rows of one metric call on batch i (or its ``rows``): per-sample values, curve points."""
+        sel = (lambda a: a) if rows is None else (lambda a: a[rows.to(a.device)])
+        sid = sel(self.r.batches[i].sample_id).cpu().numpy()
+        B = len(sid)
         values = scores.values.detach().double().cpu().reshape(-1).numpy()
         if values.shape[0] != B:
             raise RuntimeError(f"metric {metric!r} returned {values.shape[0]} values for {B} samples")
-        base = {"sample_id": b.sample_id.cpu().numpy(), "target": self.targets()[i].cpu().numpy(),
-                "pred": self.preds[i].cpu().numpy(), "metric": metric,
+        base = {"sample_id": sid, "target": sel(self.targets()[i]).cpu().numpy(),
+                "pred": sel(self.preds[i]).cpu().numpy(), "metric": metric,
                 "timestep": np.nan if step is None else float(step),
                 "degenerate": np.zeros(B, np.int64) if deg is None else deg.cpu().numpy().astype(np.int64)}
         self.frames.append(pd.DataFrame({**base, "point": np.nan, "value": values}))
@@ -176,5 +236,6 @@ class CellRun:
             rows = rows.assign(run_id=r.plan.run_id, dataset=r.suite.data.dataset,
                                split=r.suite.data.split, model=c.model, method=c.method,
                                method_model=c.method_model, layer=self.layer)
-        meta = {**dataclasses.asdict(c), "layer": self.layer, "cost": self.cost}
+        cost = [{**v, "wall_s": round(v["wall_s"], 4)} for v in self.cost.values()]
+        meta = {**dataclasses.asdict(c), "layer": self.layer, "cost": cost}
         rundir.write_cell(r.out, c.model, c.method, rows, meta)

@@ -70,6 +70,8 @@ class Plan:
                         "image_size": ds.image_size, "has_masks": ds.has_masks,
                         "has_boxes": ds.has_boxes},
             "models": list(self.suite.models),
+            # run.json is written with sorted keys; these keep the suite's order for the report
+            "order": {"methods": list(self.suite.methods), "metrics": list(self.suite.metrics)},
             "cells": [dataclasses.asdict(c) for c in self.cells],
             "skipped_cells": self.skipped_cells,
             "skipped_metrics": [{"model": "", "method": "", "metric": k, "reason": r}

@@ -56,38 +56,58 @@ def _ci(x: np.ndarray, n_boot: int, ci: float, rng: np.random.Generator):
             return mean, mean.copy(), mean.copy()
         boots = bootstrap_means(x, n_boot, rng)
         q = 100 * (1 - ci) / 2
-        lo, hi = np.nanpercentile(boots, [q, 100 - q], axis=0)
+        pct = np.percentile if np.isfinite(boots).all() else np.nanpercentile  # nan-aware is slow
+        lo, hi = pct(boots, [q, 100 - q], axis=0)
     return mean, lo, hi
+
+
+SUMMARY_COLUMNS = [*CELL, "timestep", "point", "n", "n_nan", "mean", "ci_lo", "ci_hi"]
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique values and each entry's index into them (NaN sorts last, as one value)."""
+    uniq, inv = np.unique(values, return_inverse=True, equal_nan=True)
+    return uniq, inv.reshape(-1)
 
 
 def summarize(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Mean and bootstrap CI per (dataset, model, method, metric, timestep, point).
 
     Input: rows in the results schema (timestep/point NaN where empty). Output columns:
-    ``dataset, model, method, metric, timestep, point, n, n_nan, mean, ci_lo, ci_hi``.
-    All (timestep, point) columns of one cell are bootstrapped with the same sample draws.
+    :data:`SUMMARY_COLUMNS`. All (timestep, point) columns of one cell are bootstrapped with
+    the same sample draws. Works on integer codes (one pass over the table, no per-cell
+    pivots), since a full run has ~1000 cells.
     """
-    out = []
-    for key, g in df.groupby(CELL, sort=True, dropna=False):
-        # NaN keys (empty timestep/point) would be dropped by pivoting: use -inf meanwhile.
-        keys = g[["sample_id", "timestep", "point"]].fillna({"timestep": -np.inf, "point": -np.inf})
-        wide = pd.Series(g["value"].to_numpy(float), index=pd.MultiIndex.from_frame(keys)).unstack(
-            ["timestep", "point"]).sort_index(axis=1)
-        x = wide.to_numpy(dtype=float)
+    if not len(df):
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    cell_id = df.groupby(CELL, sort=True).ngroup().to_numpy()
+    cell_keys = df[CELL].drop_duplicates().sort_values(CELL).to_numpy()
+    # (timestep, point) pairs as one column code; NaN (empty) becomes -inf so it sorts first
+    tp = np.stack([df["timestep"].to_numpy(float), df["point"].to_numpy(float)], 1)
+    tp = np.where(np.isnan(tp), -np.inf, tp)
+    tp_uniq, tp_code = np.unique(tp, axis=0, return_inverse=True)
+    _, s_code = _codes(df["sample_id"].to_numpy())
+    value = df["value"].to_numpy(float)
+    order = np.argsort(cell_id, kind="stable")
+    bounds = np.flatnonzero(np.diff(cell_id[order])) + 1
+    out: dict[str, list[np.ndarray]] = {k: [] for k in SUMMARY_COLUMNS}
+    for c, rows in enumerate(np.split(order, bounds)):
+        cols, ci_idx = np.unique(tp_code.reshape(-1)[rows], return_inverse=True)
+        samples, si_idx = np.unique(s_code[rows], return_inverse=True)
+        x = np.full((len(samples), len(cols)), np.nan)
+        x[si_idx, ci_idx] = value[rows]
+        key = cell_keys[c]
         rng = np.random.default_rng(derive_seed(seed, 0, "bootstrap|" + "|".join(map(str, key))))
         mean, lo, hi = _ci(x, n_boot, ci, rng)
-        cols = wide.columns.to_frame(index=False)
-        part = pd.DataFrame({k: v for k, v in zip(CELL, key)}, index=range(len(cols)))
-        for c in ("timestep", "point"):
-            v = cols[c].to_numpy(dtype=float)
-            part[c] = np.where(np.isneginf(v), np.nan, v)
-        part["n"] = np.isfinite(x).sum(axis=0)
-        part["n_nan"] = x.shape[0] - part["n"]
-        part["mean"], part["ci_lo"], part["ci_hi"] = mean, lo, hi
-        out.append(part)
-    if not out:
-        return pd.DataFrame(columns=[*CELL, "timestep", "point", "n", "n_nan", "mean", "ci_lo", "ci_hi"])
-    return pd.concat(out, ignore_index=True)
+        n = np.isfinite(x).sum(axis=0)
+        t, p = tp_uniq[cols, 0], tp_uniq[cols, 1]
+        part = {**{k: np.full(len(cols), v, dtype=object) for k, v in zip(CELL, key)},
+                "timestep": np.where(np.isneginf(t), np.nan, t), "point": np.where(np.isneginf(p), np.nan, p),
+                "n": n, "n_nan": x.shape[0] - n, "mean": mean, "ci_lo": lo, "ci_hi": hi}
+        for k, v in part.items():
+            out[k].append(v)
+    frame = pd.DataFrame({k: np.concatenate(v) for k, v in out.items()})
+    return frame.astype({k: str for k in CELL})
 
 
 def scalar_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -122,7 +142,12 @@ def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> float:
         return float("nan")
     if not np.any(d != 0):
         return 1.0
-    return float(sps.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
+    # exact null distribution for small samples without ties or zeros, else the normal
+    # approximation with tie correction (scipy's "auto" would run a slow permutation test)
+    nz = d[d != 0]
+    exact = nz.size <= 50 and nz.size == d.size and np.unique(np.abs(nz)).size == nz.size
+    return float(sps.wilcoxon(d, zero_method="wilcox", alternative="two-sided",
+                              method="exact" if exact else "approx").pvalue)
 
 
 def paired_tests(scalars: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -208,14 +233,19 @@ def aggregate_ranks(ranks: pd.DataFrame) -> pd.DataFrame:
 
 
 def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
-    """Kendall tau-b of two score vectors (NaN pairs dropped; NaN if undefined)."""
+    """Kendall tau-b of two score vectors (NaN pairs dropped; NaN if undefined).
+
+    tau_b = sum_{i<j} sgn(a_i - a_j) sgn(b_i - b_j) / sqrt(#untied pairs in a * #untied in b),
+    computed directly (the inputs are a handful of methods; scipy's call overhead dominates).
+    """
     a, b = np.asarray(a, float), np.asarray(b, float)
     ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 2:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # constant input -> NaN, which is the answer
-        return float(sps.kendalltau(a[ok], b[ok]).statistic)
+    a, b = a[ok], b[ok]
+    iu = np.triu_indices(len(a), k=1)
+    sa = np.sign(a[:, None] - a[None, :])[iu]
+    sb = np.sign(b[:, None] - b[None, :])[iu]
+    den = np.sqrt(float(np.count_nonzero(sa)) * float(np.count_nonzero(sb)))
+    return float(np.sum(sa * sb) / den) if den > 0 else float("nan")
 
 
 def metric_agreement(summary: pd.DataFrame, higher: dict[str, bool]) -> pd.DataFrame:

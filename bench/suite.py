@@ -5,10 +5,13 @@ A suite has six tables::
     [run]          name, seed, device, batch_size, n_samples, target, cache_dir, examples
     [data]         dataset, split, and [data.params] for the dataset factory
     models = [...] model names (the probed models)
-    [methods.X]    one table per method name -> that method's params dataclass
+    [methods.X]    one table per method name -> that method's params dataclass (methods
+                   registered with ``baseline=True`` are added with defaults if missing)
     [metrics.Y]    one table per metric name -> that metric's params dataclass
     [postprocess]  the one post-processing config (part of the hash)
     [report]       statistics settings of the report (bootstrap size, CI level, test alpha)
+    [limits]       metric -> N: that metric scores only the run's first N samples (for the
+                   expensive ones, e.g. sanity checks that re-explain every sample per stage)
 
 Names are checked against the registries when the suite is loaded, so a typo fails before
 any file is written. Shipped suites live in ``bench/suites/<name>.toml``.
@@ -86,6 +89,7 @@ class Suite:
     metrics: dict[str, Any]
     postprocess: Any
     report: ReportConfig = ReportConfig()
+    limits: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def plain(self) -> dict[str, Any]:
         """JSON-compatible form (what run.json stores)."""
@@ -100,7 +104,7 @@ class Suite:
         return config_hash(plain)
 
 
-_TOP_KEYS = ("run", "data", "models", "methods", "metrics", "postprocess", "report")
+_TOP_KEYS = ("run", "data", "models", "methods", "metrics", "postprocess", "report", "limits")
 
 
 def suite_names() -> list[str]:
@@ -157,20 +161,38 @@ def build_suite(table: dict[str, Any]) -> Suite:
         raise ConfigError(f"suite: 'models' lists a model twice: {list(models)}")
     for m in models:
         MODELS.get(m)
+    methods = _entry_params(METHODS, table.get("methods"), "methods")
+    metrics = _entry_params(METRICS, table.get("metrics"), "metrics")
+    limits = build_dataclass(_Limits, {"limits": table.get("limits", {})}).limits
+    for k, n in limits.items():
+        if k not in metrics:
+            close = difflib.get_close_matches(k, list(metrics), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"limits.{k}: not a metric of this suite{hint}")
+        if n < 1:
+            raise ConfigError(f"limits.{k}: must be >= 1, got {n}")
+    # trivial baselines are always on the leaderboard: add any the suite does not list
+    methods.update({e.name: e.make_params() for e in METHODS.entries(baseline=True) if e.name not in methods})
     return Suite(
         run=run,
         data=data,
         models=models,
-        methods=_entry_params(METHODS, table.get("methods"), "methods"),
-        metrics=_entry_params(METRICS, table.get("metrics"), "metrics"),
+        methods=methods,
+        metrics=metrics,
         postprocess=build_dataclass(PostprocessConfig, table.get("postprocess", {}), "postprocess"),
         report=build_dataclass(ReportConfig, table.get("report", {}), "report"),
+        limits=limits,
     )
 
 
 @dataclasses.dataclass(frozen=True)
 class _Models:
     models: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Limits:
+    limits: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def load_suite(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Suite:

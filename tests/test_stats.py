@@ -73,6 +73,9 @@ def test_wilcoxon_matches_scipy_and_handles_ties():
     a, b = rng.normal(size=30), rng.normal(size=30) + 0.5
     assert stats.wilcoxon_p(a, b) == pytest.approx(sps.wilcoxon(a - b).pvalue)
     assert stats.wilcoxon_p(a, a) == 1.0
+    tied = np.array([1.0, 1.0, 2.0, -1.0, 3.0, 0.0] * 10)   # ties and zeros: normal approximation
+    assert stats.wilcoxon_p(tied, np.zeros_like(tied)) == pytest.approx(
+        sps.wilcoxon(tied, method="approx").pvalue)
     assert np.isnan(stats.wilcoxon_p(np.array([np.nan]), np.array([1.0])))
 
 
@@ -111,3 +114,7 @@ def test_kendall_agreement_known_answers():
     ag = stats.metric_agreement(summ, {"k1": True, "k2": False, "k3": False})
     assert ag.set_index(["metric_a", "metric_b"])["tau"][("k1", "k2")] == pytest.approx(-1.0)
     assert stats.kendall_tau(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])) == pytest.approx(1.0)
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 4, 12).astype(float), rng.integers(0, 4, 12).astype(float)  # with ties
+    assert stats.kendall_tau(a, b) == pytest.approx(sps.kendalltau(a, b).statistic)
+    assert np.isnan(stats.kendall_tau(np.ones(4), np.arange(4.0)))

@@ -15,7 +15,7 @@ from bench.suite import Suite, load_suite, suite_names
 #: method/metric/model versions), so it must change only on purpose. If you changed the default
 #: suite (or a default of a params dataclass it uses) deliberately, update this value to the
 #: one the failing assertion prints, and say so in the commit message.
-DEFAULT_HASH = "6b01b65f0a74"
+DEFAULT_HASH = "8765db2c3bbc"
 
 
 def test_shipped_suites_load():
@@ -72,6 +72,8 @@ def test_overrides_are_type_checked_and_change_the_hash():
     ("methods.sam.gama=1", "did you mean 'gamma'"),
     ("reprot.n_boot=5", "did you mean 'report'"),
     ("run.batch_size=0", "batch_size"),
+    ("limits.deletio=3", "did you mean 'deletion'"),
+    ("limits.deletion=0", ">= 1"),
     ('models=["vgg5_ann", "vgg5_ann"]', "twice"),
 ])
 def test_bad_names_and_values_fail_in_one_line(override, message):

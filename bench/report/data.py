@@ -50,7 +50,7 @@ class ReportData:
 
     def metric_order(self, names: list[str] | set[str]) -> list[str]:
         """Metrics sorted by category (CATEGORY_ORDER), then in suite order."""
-        suite = list(self.metric_meta)
+        suite = self.run.get("order", {}).get("metrics") or list(self.metric_meta)
 
         def key(k: str) -> tuple[int, int]:
             cat = self.metric_meta.get(k, {}).get("category", "")

@@ -35,7 +35,7 @@ def setup_style() -> None:
 
 def palette(rd: ReportData) -> dict[str, tuple]:
     """A fixed colour per method (suite order) and per model."""
-    methods = list(rd.method_meta)
+    methods = rd.run.get("order", {}).get("methods") or list(rd.method_meta)
     colors = sns.color_palette("tab20", max(len(methods), 1))
     pal = {m: colors[i % len(colors)] for i, m in enumerate(methods)}
     mcol = sns.color_palette("dark", max(len(rd.run.get("models", [])), 1))
@@ -52,6 +52,34 @@ def _grid(n: int, ncols: int = 3, size: tuple[float, float] = (3.2, 2.5)) -> tup
     return fig, axes.ravel()
 
 
+def _xscale(rd: ReportData, metric: str) -> tuple[float, str]:
+    """Robustness curves are over epsilon in pixel units: plot them in 1/255 steps."""
+    cat = rd.metric_meta.get(metric, {}).get("category")
+    if cat == "robustness":
+        return 255.0, "epsilon (x 1/255)"
+    return 1.0, {"faithfulness": "fraction of pixels", "sanity": "randomization stage"}.get(cat, "point")
+
+
+def _legend(fig: Figure, axes: np.ndarray, n: int) -> None:
+    """One legend beside the last panel (outside the data)."""
+    ax = axes[n - 1]
+    handles, labels = [], []
+    for a in axes[:n]:
+        for h, lab in zip(*a.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+
+
+def finish(fig: Figure, title: str) -> Figure:
+    """Suptitle and tight layout leaving room for it (constrained layout is ~2x slower)."""
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.97 if fig.get_figheight() > 4 else 0.92))
+    return fig
+
+
 def _sel(df: pd.DataFrame, **eq: object) -> pd.DataFrame:
     for k, v in eq.items():
         df = df[df[k] == v]
@@ -63,8 +91,9 @@ def _line_kw(rd: ReportData, method: str, pal: dict) -> dict:
 
 
 def _title(rd: ReportData, metric: str) -> str:
+    """The metric's name with its direction arrow (as in the leaderboard)."""
     hib = rd.higher.get(metric)
-    return f"{metric} {'(higher better)' if hib else '(lower better)' if hib is not None else ''}"
+    return f"{metric} {'' if hib is None else '↑' if hib else '↓'}"
 
 
 def fig_points(rd: ReportData, dataset: str, model: str) -> Figure | None:
@@ -77,20 +106,17 @@ def fig_points(rd: ReportData, dataset: str, model: str) -> Figure | None:
     methods = rd.method_order(dataset, model)
     pal = palette(rd)
     fig, axes = _grid(len(metrics), 4, (2.6, 0.22 * len(methods) + 0.9))
-    for ax, k in zip(axes, metrics):
+    y = np.arange(len(methods))
+    colors = [pal.get(m) for m in methods]
+    ncols = min(4, len(metrics))
+    for i, (ax, k) in enumerate(zip(axes, metrics)):
         g = s[s["metric"] == k].set_index("method").reindex(methods)
-        y = np.arange(len(methods))
-        for i, m in enumerate(methods):
-            r = g.loc[m]
-            if np.isfinite(r["mean"]):
-                ax.errorbar(r["mean"], i, xerr=[[r["mean"] - r["ci_lo"]], [r["ci_hi"] - r["mean"]]],
-                            fmt="o", ms=3.5, color=pal.get(m), capsize=2, lw=1)
-        ax.set_yticks(y, methods)
-        ax.invert_yaxis()
+        ax.hlines(y, g["ci_lo"], g["ci_hi"], colors=colors, lw=1.2)   # one artist per panel
+        ax.scatter(g["mean"], y, c=colors, s=14, zorder=3)
+        ax.set_yticks(y, methods if i % ncols == 0 else [])   # names once per row of panels
+        ax.set_ylim(len(methods) - 0.5, -0.5)
         ax.set_title(_title(rd, k))
-    fig.suptitle(f"{model} on {dataset}: mean and 95% bootstrap CI", fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(fig, f"{model} on {dataset}: mean and 95% bootstrap CI")
 
 
 def fig_curves(rd: ReportData, dataset: str, model: str, category: str) -> Figure | None:
@@ -105,19 +131,18 @@ def fig_curves(rd: ReportData, dataset: str, model: str, category: str) -> Figur
     pal = palette(rd)
     fig, axes = _grid(len(metrics), 3, (3.6, 2.7))
     for ax, k in zip(axes, metrics):
+        scale, xlabel = _xscale(rd, k)
         for m in rd.method_order(dataset, model):
             g = s[(s["metric"] == k) & (s["method"] == m)].sort_values("point")
             if not len(g):
                 continue
-            ax.plot(g["point"], g["mean"], label=m, **_line_kw(rd, m, pal))
-            ax.fill_between(g["point"], g["ci_lo"], g["ci_hi"], color=pal.get(m), alpha=0.15, lw=0)
+            ax.plot(g["point"] * scale, g["mean"], label=m, marker="." if len(g) < 6 else None,
+                    **_line_kw(rd, m, pal))
+            ax.fill_between(g["point"] * scale, g["ci_lo"], g["ci_hi"], color=pal.get(m), alpha=0.15, lw=0)
         ax.set_title(_title(rd, k))
-        ax.set_xlabel("epsilon" if category == "robustness" else "fraction" if category == "faithfulness"
-                      else "point")
-    axes[0].legend(loc="best", ncol=1 if len(pal) < 8 else 2, frameon=True)
-    fig.suptitle(f"{model} on {dataset}: {category} curves (mean, 95% CI)", fontsize=10)
-    fig.tight_layout()
-    return fig
+        ax.set_xlabel(xlabel)
+    _legend(fig, axes, len(metrics))
+    return finish(fig, f"{model} on {dataset}: {category} curves (mean, 95% CI)")
 
 
 def fig_timesteps(rd: ReportData, dataset: str, model: str) -> Figure | None:
@@ -140,11 +165,8 @@ def fig_timesteps(rd: ReportData, dataset: str, model: str) -> Figure | None:
         ax.set_title(_title(rd, k))
         ax.set_xlabel("time step t")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    axes[0].legend(loc="best")
-    fig.suptitle(f"{model} on {dataset}: localization per time step (dotted: time-aggregated map)",
-                 fontsize=10)
-    fig.tight_layout()
-    return fig
+    _legend(fig, axes, len(metrics))
+    return finish(fig, f"{model} on {dataset}: localization per time step (dotted: time-aggregated map)")
 
 
 def fig_ranks(rd: ReportData, dataset: str, model: str) -> Figure | None:
@@ -192,14 +214,13 @@ def fig_model_curves(rd: ReportData, dataset: str) -> Figure | None:
     pal = palette(rd)
     fig, axes = _grid(len(metrics), 3, (3.6, 2.7))
     for ax, k in zip(axes, metrics):
+        scale, xlabel = _xscale(rd, k)
         for m in rd.run.get("models", []):
             g = s[(s["metric"] == k) & (s["model"] == m)].sort_values("point")
             if len(g):
-                ax.plot(g["point"], g["mean"], marker="o", ms=3, label=m, color=pal.get(m))
-                ax.fill_between(g["point"], g["ci_lo"], g["ci_hi"], color=pal.get(m), alpha=0.15, lw=0)
+                ax.plot(g["point"] * scale, g["mean"], marker="o", ms=3, label=m, color=pal.get(m))
+                ax.fill_between(g["point"] * scale, g["ci_lo"], g["ci_hi"], color=pal.get(m), alpha=0.15, lw=0)
         ax.set_title(_title(rd, k))
-        ax.set_xlabel("epsilon" if rd.metric_meta.get(k, {}).get("category") == "robustness" else "point")
-    axes[0].legend(loc="best")
-    fig.suptitle(f"models on {dataset}", fontsize=10)
-    fig.tight_layout()
-    return fig
+        ax.set_xlabel(xlabel)
+    _legend(fig, axes, len(metrics))
+    return finish(fig, f"models on {dataset}")

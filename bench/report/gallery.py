@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from bench.report.data import ReportData  # noqa: E402
+from bench.report.figures import finish  # noqa: E402
 
 CMAP = "jet"
 
@@ -76,9 +77,7 @@ def fig_gallery(rd: ReportData, model: str, ex: dict) -> Figure | None:
                 axes[i, j].set_title("degenerate", fontsize=6, color="red")
             _off(axes[i, j])
         axes[i, 0].set_ylabel(m, fontsize=7, rotation=0, ha="right", va="center")
-    fig.suptitle(f"{model}: explanations of the first {k} samples", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return finish(fig, f"{model}: explanations of the first {k} samples")
 
 
 def fig_steps(rd: ReportData, model: str, ex: dict) -> Figure | None:
@@ -106,7 +105,4 @@ def fig_steps(rd: ReportData, model: str, ex: dict) -> Figure | None:
         for ax in axes[i]:
             _off(ax)
         axes[i, 0].set_ylabel(m, fontsize=7, rotation=0, ha="right", va="center")
-    fig.suptitle(f"{model}: maps per time step (sample {int(ex[(model, temporal[0])]['sample_id'][0])})",
-                 fontsize=9)
-    fig.tight_layout()
-    return fig
+    return finish(fig, f"{model}: maps per time step (sample {int(ex[(model, temporal[0])]['sample_id'][0])})")
