@@ -4,12 +4,13 @@ import pytest
 import torch
 
 import bench.models.training as training
+from bench.errors import BenchError
 from bench.config import to_plain
 from bench.data import get_dataset
 from bench.models import get_card, load_model
 from bench.models.cache import load_checkpoint, sha256_file
 from bench.models.training import data_config, evaluate, load_split
-from bench.models.zoo import ZOO_DIR, readme, zoo_names, zoo_path
+from bench.models.zoo import ZOO_DIR, readme, train_zoo, zoo_names, zoo_path
 
 SUBSET = 500  # test samples re-evaluated (the sidecar records the accuracy on this subset too)
 
@@ -40,3 +41,23 @@ def test_zoo_checkpoint_verifies_and_reaches_its_recorded_accuracy(name, monkeyp
     acc = evaluate(model, (x, y, ids), seed=0)
     assert acc == pytest.approx(meta["test_accuracy_first_500"], abs=0.01)
     assert acc == pytest.approx(meta["test_accuracy"], abs=0.03)
+
+
+def test_train_zoo_writes_loadable_entries_and_readme(tmp_path, monkeypatch):
+    from bench.models import build_model
+
+    def fake_train(card, **kw):  # the writer is under test here, not the training
+        assert kw["seed"] == 0 and kw["twin_loader"] is not None
+        return build_model(card), {"test_accuracy": 0.5, "n_test": 10, "spike_rates": {"conv1": 0.1},
+                                   "train_time_s": 1.0, "history": []}
+
+    monkeypatch.setattr(training, "train", fake_train)
+    metas = train_zoo(
+        ["vgg5_ann", "vgg5_snn_t8"], "snnxai train --zoo", progress=False, log=lambda s: None, root=tmp_path)
+    assert [m["name"] for m in metas] == ["vgg5_ann", "vgg5_snn_t8"]
+    assert "`vgg5_snn_t8`" in (tmp_path / "README.md").read_text()
+    model = load_model("vgg5_snn_t8", zoo_dir=tmp_path, cache_dir=tmp_path / "cache", train_if_missing=False)
+    assert torch.equal(model.convs[0].weight, build_model("vgg5_snn_t8").convs[0].weight)
+    (tmp_path / "vgg5_snn_t8.pt").write_bytes(b"tampered")
+    with pytest.raises(BenchError, match="sha256 mismatch"):
+        load_model("vgg5_snn_t8", zoo_dir=tmp_path, cache_dir=tmp_path / "cache", train_if_missing=False)

@@ -30,11 +30,20 @@ from bench.errors import BenchError
 
 
 class _SurrogateSpike(torch.autograd.Function):
-    """Heaviside ``1[u > threshold]`` forward; ``grad * f(u/threshold - 1) / threshold`` backward."""
+    """Heaviside ``1[u > threshold]`` forward; ``grad * f(u/threshold - 1) / threshold`` backward.
+
+    Subclasses define ``shape_(x, scale)``: ``f(x)`` computed in place in ``x`` (the fused LIF
+    backward works on ``[T, N, ...]`` buffers, where fresh allocations dominate the cost).
+    """
 
     @staticmethod
-    def shape(x: torch.Tensor, scale: float) -> torch.Tensor:  # pragma: no cover - overridden
+    def shape_(x: torch.Tensor, scale: float) -> torch.Tensor:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    @classmethod
+    def shape(cls, x: torch.Tensor, scale: float) -> torch.Tensor:
+        """``f(x)`` (out of place)."""
+        return cls.shape_(x.clone(), scale)
 
     @classmethod
     def forward(cls, ctx, u: torch.Tensor, threshold: float, scale: float) -> torch.Tensor:
@@ -46,31 +55,31 @@ class _SurrogateSpike(torch.autograd.Function):
     def backward(cls, ctx, grad_out: torch.Tensor):
         (u,) = ctx.saved_tensors
         x = u / ctx.threshold - 1.0
-        return grad_out * cls.shape(x, ctx.scale) / ctx.threshold, None, None
+        return grad_out * cls.shape_(x, ctx.scale) / ctx.threshold, None, None
 
 
 class PiecewiseLinearSpike(_SurrogateSpike):
     """The paper's surrogate: ``scale * max(0, 1 - |x|)``."""
 
     @staticmethod
-    def shape(x: torch.Tensor, scale: float) -> torch.Tensor:
-        return scale * torch.clamp(1.0 - x.abs(), min=0.0)
+    def shape_(x: torch.Tensor, scale: float) -> torch.Tensor:
+        return x.abs_().neg_().add_(1.0).clamp_(min=0.0).mul_(scale)
 
 
 class ATanSpike(_SurrogateSpike):
     """Arc-tangent surrogate (Fang et al. 2021; snnTorch ``atan``)."""
 
     @staticmethod
-    def shape(x: torch.Tensor, scale: float) -> torch.Tensor:
-        return (scale / 2.0) / (1.0 + (math.pi / 2.0 * scale * x) ** 2)
+    def shape_(x: torch.Tensor, scale: float) -> torch.Tensor:
+        return x.mul_(math.pi / 2.0 * scale).square_().add_(1.0).reciprocal_().mul_(scale / 2.0)
 
 
 class FastSigmoidSpike(_SurrogateSpike):
     """Fast-sigmoid surrogate (SuperSpike, Zenke & Ganguli 2018; snnTorch ``fast_sigmoid``)."""
 
     @staticmethod
-    def shape(x: torch.Tensor, scale: float) -> torch.Tensor:
-        return 1.0 / (scale * x.abs() + 1.0) ** 2
+    def shape_(x: torch.Tensor, scale: float) -> torch.Tensor:
+        return x.abs_().mul_(scale).add_(1.0).square_().reciprocal_()
 
 
 SURROGATES: dict[str, type[_SurrogateSpike]] = {
@@ -102,14 +111,18 @@ class _LIF(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, inputs, leak, threshold, reset, surrogate, scale):
+        # Written into preallocated buffers: [T, N, ...] temporaries would dominate the cost.
         mem = torch.empty_like(inputs)
         spikes = torch.empty_like(inputs)
         v = torch.zeros_like(inputs[0])
         for t in range(inputs.shape[0]):
-            u = torch.add(inputs[t], v, alpha=leak) if leak != 1.0 else inputs[t] + v
-            s = (u > threshold).to(inputs.dtype)
-            mem[t], spikes[t] = u, s
-            v = torch.sub(u, s, alpha=threshold) if reset == "subtract" else u * (1.0 - s)
+            u, s = mem[t], spikes[t]
+            torch.add(inputs[t], v, alpha=leak, out=u)
+            torch.gt(u, threshold, out=s)
+            if reset == "subtract":
+                torch.sub(u, s, alpha=threshold, out=v)
+            else:
+                torch.mul(u, 1.0 - s, out=v)
         ctx.save_for_backward(mem, spikes)
         ctx.params = (leak, threshold, reset, surrogate, scale)
         ctx.mark_non_differentiable(mem)
@@ -119,15 +132,16 @@ class _LIF(torch.autograd.Function):
     def backward(ctx, grad_spikes, _grad_mem):
         mem, spikes = ctx.saved_tensors
         leak, threshold, reset, surrogate, scale = ctx.params
-        local = grad_spikes * SURROGATES[surrogate].shape(mem / threshold - 1.0, scale) / threshold
-        grad_in = torch.empty_like(local)
-        carry = torch.zeros_like(local[0])
-        for t in range(local.shape[0] - 1, -1, -1):
-            if reset == "zero":
-                carry = carry * (1.0 - spikes[t])  # r_t: a zero reset cuts u_t's path into u_{t+1}
-            carry = torch.add(local[t], carry, alpha=leak)
-            grad_in[t] = carry
-        return grad_in, None, None, None, None, None
+        grad = SURROGATES[surrogate].shape_(mem.div(threshold).sub_(1.0), scale).mul_(grad_spikes)
+        if threshold != 1.0:
+            grad.div_(threshold)
+        # Accumulate backwards in place: grad[t] += leak * r_t * grad[t+1] (r_t = 1 - s_t for a zero reset).
+        for t in range(grad.shape[0] - 2, -1, -1):
+            if reset == "subtract":
+                grad[t].add_(grad[t + 1], alpha=leak)
+            else:
+                grad[t].addcmul_(grad[t + 1], 1.0 - spikes[t], value=leak)
+        return grad, None, None, None, None, None
 
 
 def lif_multistep(inputs: torch.Tensor, leak: float, threshold: float, reset: str = "subtract",
