@@ -123,6 +123,8 @@ class Runner:
                                            cache_dir=self.suite.run.cache_dir or None,
                                            log=lambda msg: tqdm.write(msg, file=sys.stderr))
             self.keys[name] = checkpoint_info(name, self.models[name], sha256_state_dict)
+            rundir.write_atomic(self.out / "cells" / "_checkpoints" / f"{name}.json",
+                                rundir.dump_json({"model": name, **self.keys[name]}))
             self.timed("models", t0)
         return self.models[name]
 
@@ -133,7 +135,7 @@ class Runner:
         with torch.no_grad():
             preds = [model(b.x, sample_id=b.sample_id, seed=self.seed).argmax(1) for b in self.batches]
         self.timed("predict", t0)
-        rec = {"model": name, "n": len(self.sample_ids), **self.keys[name],
+        rec = {"model": name, "n": len(self.sample_ids),
                "n_correct": sum(int((p == b.y).sum()) for p, b in zip(preds, self.batches))}
         rundir.write_atomic(self.out / "cells" / name / "model.json", rundir.dump_json(rec))
         return preds

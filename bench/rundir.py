@@ -3,7 +3,8 @@
 Layout::
 
     manifest.json                 static facts of this run (or shard), written before any cell
-    cells/<model>/model.json      the probed model's provenance (checkpoint sha256, accuracy)
+    cells/<model>/model.json      the probed model's accuracy on this run's samples
+    cells/_checkpoints/<m>.json   checkpoint provenance (sha256, path) of every model loaded
     cells/<model>/<method>.csv    one cell's rows (canonical text)
     cells/<model>/<method>.json   its cost and skip record; written last, so it marks the cell done
     cells/<model>/_model_scope.*  the model-scope metrics of that model (method empty)
@@ -87,9 +88,9 @@ def _cell_keys(manifest: dict) -> list[tuple[str, str]]:
     return [(c["model"], c["method"]) for c in manifest["cells"]]
 
 
-def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, list[dict], dict[str, dict]]:
-    """All rows, cell records and model records of one run's directories (shards)."""
-    frames, cells, models = [], [], {}
+def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, list[dict], dict[str, dict], dict[str, dict]]:
+    """All rows, cell records, model records and checkpoint records of one run's directories."""
+    frames, cells, models, ckpts = [], [], {}, {}
     for d in run_dirs:
         man = read_json(d / "manifest.json")
         for model, method in _cell_keys(man):
@@ -106,10 +107,13 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, list[dict], dict[str, d
                 old = models.setdefault(model, {**rec, "n_correct": 0, "n": 0})
                 old["n_correct"] += rec["n_correct"]
                 old["n"] += rec["n"]
+        for p in sorted((d / "cells" / "_checkpoints").glob("*.json")):
+            rec = read_json(p)
+            ckpts[rec.pop("model")] = rec
     rows = pd.concat(frames, ignore_index=True) if frames else empty_frame()
     for rec in models.values():
         rec["accuracy"] = rec["n_correct"] / rec["n"] if rec["n"] else None
-    return rows, cells, models
+    return rows, cells, models, ckpts
 
 
 def merge_manifests(manifests: list[dict]) -> dict:
@@ -153,7 +157,7 @@ def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False) -> pd.Dat
     one run (or shard) directory, or with ``merge`` every shard of one run."""
     manifests = [read_json(d / "manifest.json") for d in run_dirs]
     manifest = merge_manifests(manifests) if merge else manifests[0]
-    rows, cells, models = collect(run_dirs)
+    rows, cells, models, ckpts = collect(run_dirs)
     if len(run_dirs) > 1 or run_dirs[0] != out_dir:
         merge_examples(run_dirs, out_dir, manifest["config"]["run"]["examples"])
     write_results(rows, out_dir / "results.csv")
@@ -161,7 +165,7 @@ def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False) -> pd.Dat
     run.setdefault("shards", [manifest.get("shard")])
     run.pop("shard", None)
     run["models_used"] = models
-    run["checkpoints"] = {m: {k: r.get(k) for k in ("sha256", "path", "source")} for m, r in models.items()}
+    run["checkpoints"] = dict(sorted(ckpts.items()))
     run["cost"] = [c for cell in cells for c in cell["cost"]]
     run["skipped"] = manifest["skipped_cells"] + manifest["skipped_metrics"]
     run["n_rows"] = int(len(rows))
