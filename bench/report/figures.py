@@ -73,6 +73,13 @@ def _legend(fig: Figure, axes: np.ndarray, n: int) -> None:
         ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
 
 
+def _band(ax: plt.Axes, g: pd.DataFrame, x: str, scale: float = 1.0, **kw: object) -> None:
+    """Mean line of ``g`` over column ``x`` with its CI band, in the line's colour."""
+    g = g.sort_values(x)
+    (line,) = ax.plot(g[x] * scale, g["mean"], **kw)
+    ax.fill_between(g[x] * scale, g["ci_lo"], g["ci_hi"], color=line.get_color(), alpha=0.15, lw=0)
+
+
 def finish(fig: Figure, title: str) -> Figure:
     """Suptitle and tight layout leaving room for it (constrained layout is ~2x slower)."""
     fig.suptitle(title, fontsize=10)
@@ -133,12 +140,10 @@ def fig_curves(rd: ReportData, dataset: str, model: str, category: str) -> Figur
     for ax, k in zip(axes, metrics):
         scale, xlabel = _xscale(rd, k)
         for m in rd.method_order(dataset, model):
-            g = s[(s["metric"] == k) & (s["method"] == m)].sort_values("point")
-            if not len(g):
-                continue
-            ax.plot(g["point"] * scale, g["mean"], label=m, marker="." if len(g) < 6 else None,
-                    **_line_kw(rd, m, pal))
-            ax.fill_between(g["point"] * scale, g["ci_lo"], g["ci_hi"], color=pal.get(m), alpha=0.15, lw=0)
+            g = s[(s["metric"] == k) & (s["method"] == m)]
+            if len(g):
+                _band(ax, g, "point", scale, label=m, marker="." if len(g) < 6 else None,
+                      **_line_kw(rd, m, pal))
         ax.set_title(_title(rd, k))
         ax.set_xlabel(xlabel)
     _legend(fig, axes, len(metrics))
@@ -156,9 +161,8 @@ def fig_timesteps(rd: ReportData, dataset: str, model: str) -> Figure | None:
     fig, axes = _grid(len(metrics), 3, (3.4, 2.6))
     for ax, k in zip(axes, metrics):
         for m in sorted(steps[steps["metric"] == k]["method"].unique()):
-            g = steps[(steps["metric"] == k) & (steps["method"] == m)].sort_values("timestep")
-            ax.plot(g["timestep"], g["mean"], marker="o", ms=3, label=m, **_line_kw(rd, m, pal))
-            ax.fill_between(g["timestep"], g["ci_lo"], g["ci_hi"], color=pal.get(m), alpha=0.15, lw=0)
+            g = steps[(steps["metric"] == k) & (steps["method"] == m)]
+            _band(ax, g, "timestep", marker="o", ms=3, label=m, **_line_kw(rd, m, pal))
             agg = s[(s["metric"] == k) & (s["method"] == m) & s["timestep"].isna() & s["point"].isna()]
             if len(agg):
                 ax.axhline(float(agg["mean"].iloc[0]), color=pal.get(m), ls=":", lw=1)
@@ -216,10 +220,9 @@ def fig_model_curves(rd: ReportData, dataset: str) -> Figure | None:
     for ax, k in zip(axes, metrics):
         scale, xlabel = _xscale(rd, k)
         for m in rd.run.get("models", []):
-            g = s[(s["metric"] == k) & (s["model"] == m)].sort_values("point")
+            g = s[(s["metric"] == k) & (s["model"] == m)]
             if len(g):
-                ax.plot(g["point"] * scale, g["mean"], marker="o", ms=3, label=m, color=pal.get(m))
-                ax.fill_between(g["point"] * scale, g["ci_lo"], g["ci_hi"], color=pal.get(m), alpha=0.15, lw=0)
+                _band(ax, g, "point", scale, marker="o", ms=3, label=m, color=pal.get(m))
         ax.set_title(_title(rd, k))
         ax.set_xlabel(xlabel)
     _legend(fig, axes, len(metrics))

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report.data import ReportData
-from bench.report.leaderboard import ARROW, DAGGER, Board, fmt_cell
+from bench.report.leaderboard import ARROW, DAGGER, Board, decorate, fmt_cell
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1250px;
@@ -34,21 +34,22 @@ def img(path: Path, alt: str) -> str:
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _td(c: dict | None) -> str:
+    """A leaderboard cell: bold background if best, dagger if better than the next method."""
+    cls = ' class="best"' if c and c["best"] else ""
+    return f"<td{cls}>{decorate(c, esc(fmt_cell(c)), '{}', f' {DAGGER}')}</td>"
+
+
 def board_html(b: Board) -> str:
+    """The leaderboard of one (dataset, model) as an HTML table (baselines in gray italics)."""
     head = "".join(f"<th>{esc(k)} {ARROW[b.higher[k]]}</th>" for k in b.metrics)
     rows = []
     for m in b.methods:
-        tds = []
-        for k in b.metrics:
-            c = b.cells.get((m, k))
-            mark = f" {DAGGER}" if c and c["better_than_next"] else ""
-            cls = ' class="best"' if c and c["best"] else ""
-            tds.append(f"<td{cls}>{esc(fmt_cell(c))}{mark}</td>")
+        tds = "".join(_td(b.cells.get((m, k))) for k in b.metrics)
         rank = b.mean_rank.get(m, np.nan)
         cls = ' class="baseline"' if m in b.baselines else ""
-        rows.append(f'<tr{cls}><td class="name">{esc(m)}</td>{"".join(tds)}'
-                    f"<td>{rank:.2f}</td></tr>" if np.isfinite(rank) else
-                    f'<tr{cls}><td class="name">{esc(m)}</td>{"".join(tds)}<td>-</td></tr>')
+        rank_s = f"{rank:.2f}" if np.isfinite(rank) else "-"
+        rows.append(f'<tr{cls}><td class="name">{esc(m)}</td>{tds}<td>{rank_s}</td></tr>')
     return f"<table><tr><th>method</th>{head}<th>mean rank</th></tr>{''.join(rows)}</table>"
 
 

@@ -82,13 +82,18 @@ def tidy(rd: ReportData) -> pd.DataFrame:
 
 
 # -- Markdown ---------------------------------------------------------------------------------
-def _md_cell(c: dict | None) -> str:
-    text = fmt_cell(c)
+def decorate(c: dict | None, text: str, bold: str, dagger: str) -> str:
+    """``text`` in the format's bold (``bold`` holds ``{}``) if best, plus the dagger if
+    significantly better than the next method."""
     if c is not None and c["best"]:
-        text = f"**{text}**"
+        text = bold.format(text)
     if c is not None and c["better_than_next"]:
-        text += f" {DAGGER}"
+        text += dagger
     return text
+
+
+def _md_cell(c: dict | None) -> str:
+    return decorate(c, fmt_cell(c), "**{}**", f" {DAGGER}")
 
 
 def board_markdown(b: Board) -> str:
@@ -150,11 +155,7 @@ def _tex(s: str) -> str:
 
 def _tex_cell(c: dict | None) -> str:
     text = fmt_cell(c).replace("[", "{\\scriptsize[").replace("]", "]}") if c else "--"
-    if c is not None and c["best"]:
-        text = rf"\textbf{{{text}}}"
-    if c is not None and c["better_than_next"]:
-        text += r"$^\dagger$"
-    return text
+    return decorate(c, text, r"\textbf{{{}}}", r"$^\dagger$")
 
 
 def latex(rd: ReportData) -> str:
