@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 SUITE  ?= default
 ARGS   ?=
 
-.PHONY: run test install perf clean
+.PHONY: run test install perf clean readme
 install: $(STAMP)
 
 $(PY):
@@ -33,3 +33,6 @@ perf: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+readme: $(STAMP)
+	$(PY) -m bench.readme README.md

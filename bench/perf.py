@@ -1,0 +1,121 @@
+"""The perf harness (``snnxai perf``): performance targets as measured ratios, never asserts.
+
+Each check times the suite's implementation against a baseline doing the same work on the same
+machine and reports the ratio, so the numbers transfer across machines:
+
+- ``sam_vs_reference``: the O(T) SAM recursion against the reference code's O(T^2) re-summation
+  of all earlier spikes at every step (same outputs, checked), on a paper-sized layer.
+- ``deletion_vs_forward``: a deletion curve (stacked batches) against the bare forward passes of
+  the same number of rows: the ideal overhead is 1.0 (the curve *is* its forward passes).
+- ``insertion_vs_forward``: the same for insertion.
+Timings are the best of ``repeats`` runs (the least disturbed by other load).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Callable
+
+import torch
+
+from methods.sam import spike_activation_map
+
+
+@dataclasses.dataclass(frozen=True)
+class PerfResult:
+    name: str
+    ours_s: float
+    baseline_s: float
+    target: str
+
+    @property
+    def ratio(self) -> float:
+        """baseline / ours for speed-ups, ours / baseline for overheads (see ``target``)."""
+        return self.baseline_s / self.ours_s if self.target.startswith("speed-up") else self.ours_s / self.baseline_s
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def sam_reference_quadratic(spikes: torch.Tensor, gamma: float = 0.5) -> torch.Tensor:
+    """The reference code's arithmetic for the inclusive score, O(T^2): at every step t, re-sum
+    ``exp(-gamma (t - t'))`` over all earlier spikes t' <= t. ``[T, B, C, H, W] -> [T, B, H, W]``."""
+    T = spikes.shape[0]
+    out = []
+    for t in range(T):
+        ncs = torch.zeros_like(spikes[0])
+        for tp in range(t + 1):
+            ncs = ncs + spikes[tp] * math.exp(-gamma * (t - tp))
+        out.append((ncs * spikes[t]).sum(dim=1))
+    return torch.stack(out)
+
+
+def check_sam(T: int = 30, batch: int = 4, channels: int = 256, size: int = 16, repeats: int = 3) -> PerfResult:
+    g = torch.Generator().manual_seed(0)
+    spikes = (torch.rand((T, batch, channels, size, size), generator=g) < 0.2).float()
+    ours = spike_activation_map(spikes, 0.5, "inclusive")
+    ref = sam_reference_quadratic(spikes, 0.5)
+    if not torch.allclose(ours, ref, rtol=1e-4, atol=1e-4):
+        raise AssertionError("SAM recursion and quadratic reference disagree")
+    return PerfResult(f"sam_vs_reference (T={T}, [{batch},{channels},{size},{size}])",
+                      best_time(lambda: spike_activation_map(spikes, 0.5, "inclusive"), repeats),
+                      best_time(lambda: sam_reference_quadratic(spikes, 0.5), repeats),
+                      "speed-up (higher is better)")
+
+
+def check_curve(kind: str, model_name: str = "vgg5_snn_t8", n_images: int = 16, n_steps: int = 16,
+                max_batch: int = 256, repeats: int = 2) -> PerfResult:
+    """Curve time vs the bare forward passes of the same rows (an untrained model: cost only)."""
+    from bench.models import build_model
+    from metrics.faithfulness import deletion_curve, insertion_curve
+
+    model = build_model(model_name).eval()
+    card = model.card
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn((n_images, card.in_channels, card.input_size, card.input_size), generator=g)
+    maps = torch.rand((n_images, card.input_size, card.input_size), generator=g)
+    ids = torch.arange(n_images)
+    rows = n_images * (n_steps + 1)
+    stacked = x.repeat_interleave(n_steps + 1, dim=0)
+    stacked_ids = ids.repeat_interleave(n_steps + 1)
+
+    def model_fn(xx: torch.Tensor, sid: torch.Tensor) -> torch.Tensor:
+        return model(xx, sample_id=sid)
+
+    def forwards() -> None:
+        with torch.no_grad():
+            for s in range(0, rows, max_batch):
+                model_fn(stacked[s:s + max_batch], stacked_ids[s:s + max_batch])
+
+    curve = deletion_curve if kind == "deletion" else insertion_curve
+
+    def run_curve() -> None:
+        with torch.no_grad():
+            curve(model_fn, x, maps, sample_id=ids, n_steps=n_steps, max_batch=max_batch)
+
+    return PerfResult(f"{kind}_vs_forward ({model_name}, {n_images} images x {n_steps + 1} points)",
+                      best_time(run_curve, repeats), best_time(forwards, repeats),
+                      "overhead (ideal 1.0, lower is better)")
+
+
+def run_all(quick: bool = False) -> list[PerfResult]:
+    reps = 1 if quick else 3
+    n = 8 if quick else 16
+    return [check_sam(repeats=reps), check_curve("deletion", n_images=n, repeats=reps),
+            check_curve("insertion", n_images=n, repeats=reps)]
+
+
+def format_results(results: list[PerfResult]) -> str:
+    head = f"{'check':<62} {'ours (s)':>9} {'baseline (s)':>12} {'ratio':>7}  target"
+    lines = [head, "-" * len(head)]
+    for r in results:
+        lines.append(f"{r.name:<62} {r.ours_s:>9.3f} {r.baseline_s:>12.3f} {r.ratio:>7.2f}  {r.target}")
+    return "\n".join(lines)
