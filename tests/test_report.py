@@ -118,9 +118,9 @@ def test_report_writes_every_file(run_dir):
     for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.tex", "report.html"):
         assert (out / name).is_file() and (out / name).stat().st_size > 100, name
     figs = {p.name for p in (out / "figures").glob("*.png")}
-    for kind in ("points", "curves_faithfulness", "timesteps", "ranks", "agreement", "gallery", "steps"):
-        assert f"{kind}_shapes_snn.png" in figs, kind
-    assert "models_shapes.png" in figs
+    for kind in ("points", "curves_faithfulness", "timesteps", "ranks", "agreement", "steps", "models"):
+        assert f"{kind}_shapes.png" in figs, kind
+    assert {"gallery_shapes_snn.png", "gallery_shapes_ann.png"} <= figs
     md = (out / "leaderboard.md").read_text()
     assert "loc ↑" in md and "deletion ↓" in md and "**" in md and "†" in md
     assert "random *(baseline)*" in md

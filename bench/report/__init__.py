@@ -18,6 +18,20 @@ from bench.report.data import ReportData, load_report_data
 from bench.report.html import board_html, frame_html, render
 from bench.results import write_atomic
 
+#: (file stem, caption, figure function of (report data, dataset)), in report order
+DATASET_FIGURES = (
+    ("points", "Scores per metric", figures.fig_points),
+    ("curves_faithfulness", "Deletion and insertion curves",
+     lambda rd, d: figures.fig_curves(rd, d, "faithfulness")),
+    ("timesteps", "Localization per time step", figures.fig_timesteps),
+    ("curves_robustness", "Explanation stability under attack vs epsilon",
+     lambda rd, d: figures.fig_curves(rd, d, "robustness")),
+    ("curves_sanity", "Sanity: similarity to the maps of cascadingly randomized models",
+     lambda rd, d: figures.fig_curves(rd, d, "sanity")),
+    ("ranks", "Method ranks", figures.fig_ranks),
+    ("agreement", "Metric agreement (Kendall tau)", figures.fig_agreement),
+)
+
 
 def _save(fig: object, path: Path, out: list[tuple[str, Path]], caption: str) -> None:
     if fig is None:
@@ -28,22 +42,24 @@ def _save(fig: object, path: Path, out: list[tuple[str, Path]], caption: str) ->
     out.append((caption, path))
 
 
-def model_section(rd: ReportData, board: leaderboard.Board, figdir: Path, ex: dict) -> tuple:
-    """The leaderboard and figures of one (dataset, model)."""
-    d, m = board.dataset, board.model
+def dataset_sections(rd: ReportData, dataset: str, figdir: Path, ex: dict) -> list[tuple]:
+    """Models table, leaderboards and figures of one dataset, as HTML sections."""
+    overview: list[tuple[str, Path]] = []
+    _save(figures.fig_model_curves(rd, dataset), figdir / f"models_{dataset}.png", overview,
+          "Accuracy under attack and the attack audit")
+    models = leaderboard.model_table(rd)
+    sections = [("Models", frame_html(models) if len(models) else "", overview)]
+    sections += [(f"Leaderboard: {b.model} on {b.dataset}", board_html(b), [])
+                 for b in leaderboard.boards(rd) if b.dataset == dataset]
     figs: list[tuple[str, Path]] = []
-    tag = f"{d}_{m}"
-    _save(figures.fig_points(rd, d, m), figdir / f"points_{tag}.png", figs, "Scores per metric")
-    for cat in ("faithfulness", "robustness", "sanity"):
-        _save(figures.fig_curves(rd, d, m, cat), figdir / f"curves_{cat}_{tag}.png", figs,
-              {"faithfulness": "Deletion and insertion curves", "robustness": "Explanation robustness vs epsilon",
-               "sanity": "Sanity: similarity under cascading randomization"}[cat])
-    _save(figures.fig_timesteps(rd, d, m), figdir / f"timesteps_{tag}.png", figs, "Localization per time step")
-    _save(figures.fig_ranks(rd, d, m), figdir / f"ranks_{tag}.png", figs, "Rank heatmap")
-    _save(figures.fig_agreement(rd, d, m), figdir / f"agreement_{tag}.png", figs, "Metric agreement")
-    _save(gallery.fig_gallery(rd, m, ex), figdir / f"gallery_{tag}.png", figs, "Gallery")
-    _save(gallery.fig_steps(rd, m, ex), figdir / f"steps_{tag}.png", figs, "Maps per time step")
-    return (f"{m} on {d}", board_html(board), figs)
+    for stem, caption, fn in DATASET_FIGURES:
+        _save(fn(rd, dataset), figdir / f"{stem}_{dataset}.png", figs, caption)
+    for model in rd.run.get("models", []):
+        _save(gallery.fig_gallery(rd, model, ex), figdir / f"gallery_{dataset}_{model}.png", figs,
+              f"Gallery: {model}")
+    _save(gallery.fig_steps(rd, ex), figdir / f"steps_{dataset}.png", figs, "Maps per time step")
+    sections.append(("Figures", "", figs))
+    return sections
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -55,15 +71,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     write_atomic(out_dir / "leaderboard.md", leaderboard.markdown(rd, rd.run.get("command", "")))
     write_atomic(out_dir / "leaderboard.csv", leaderboard.tidy(rd).to_csv(index=False, float_format="%.6g"))
     write_atomic(out_dir / "leaderboard.tex", leaderboard.latex(rd))
-    sections = []
-    models = leaderboard.model_table(rd)
-    overview: list[tuple[str, Path]] = []
-    for d in sorted(rd.results["dataset"].unique()):
-        _save(figures.fig_model_curves(rd, d), figdir / f"models_{d}.png", overview, f"Models on {d}")
-    if len(models) or overview:
-        sections.append(("Models", frame_html(models) if len(models) else "", overview))
     ex = rd.examples()
-    sections += [model_section(rd, b, figdir, ex) for b in leaderboard.boards(rd)]
+    sections = [s for d in sorted(rd.results["dataset"].unique()) for s in dataset_sections(rd, d, figdir, ex)]
     intro = (f"{rd.run['dataset']['n_samples']} samples of {rd.run['dataset']['name']}; "
              f"mean [95% bootstrap CI]; bold: best per column; {leaderboard.DAGGER}: significantly "
              "better than the next-ranked method (Wilcoxon signed-rank, Holm); baselines in italics.")

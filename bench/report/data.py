@@ -71,6 +71,14 @@ class ReportData:
         ordered = ranked + sorted(set(present) - set(ranked))
         return [m for m in ordered if not self.is_baseline(m)] + [m for m in ordered if self.is_baseline(m)]
 
+    def method_order_all(self, dataset: str) -> list[str]:
+        """Methods of a dataset by mean rank over all its models and metrics; baselines last."""
+        r = self.ranks[self.ranks["dataset"] == dataset]
+        ranked = r.groupby("method")["rank"].mean().sort_values(kind="stable").index.tolist()
+        present = self.results[(self.results["dataset"] == dataset) & (self.results["method"] != "")]
+        ordered = ranked + sorted(set(present["method"]) - set(ranked))
+        return [m for m in ordered if not self.is_baseline(m)] + [m for m in ordered if self.is_baseline(m)]
+
     def groups(self) -> list[tuple[str, str]]:
         """(dataset, model) pairs with explanation rows, in the suite's model order."""
         ex = self.results[self.results["method"] != ""]

@@ -1,8 +1,9 @@
 """Heatmap galleries from the example maps a run saves (``examples/``).
 
 ``fig_gallery``: one row per method, one column per example sample, the input (with the object
-outline) in the first row. ``fig_steps``: the per-time-step maps of the temporal methods for
-the first example sample, as a strip (the paper's "localization map at each time step").
+outline) in the first row. ``fig_steps``: the per-time-step maps of the temporal methods of
+every model for the first example sample, as strips (the paper's "localization map at each
+time step").
 """
 
 from __future__ import annotations
@@ -80,18 +81,18 @@ def fig_gallery(rd: ReportData, model: str, ex: dict) -> Figure | None:
     return finish(fig, f"{model}: explanations of the first {k} samples")
 
 
-def fig_steps(rd: ReportData, model: str, ex: dict) -> Figure | None:
-    """Per-time-step maps of each temporal method for the first example sample."""
-    temporal = [m for m in rd.method_order(rd.run["dataset"]["name"], model)
-                if (model, m) in ex and "steps" in ex[(model, m)]]
-    if not temporal:
+def fig_steps(rd: ReportData, ex: dict) -> Figure | None:
+    """Per-time-step maps of every temporal method on every model, for the first example
+    sample: one row per (model, method), one column per time step, then the aggregated map."""
+    order = {m: i for i, m in enumerate(rd.run.get("models", []))}
+    rows = sorted((k for k in ex if k != "inputs" and "steps" in ex[k]), key=lambda k: (order.get(k[0], 99), k[1]))
+    if not rows:
         return None
     inputs = ex.get("inputs")
-    T = max(ex[(model, m)]["steps"].shape[0] for m in temporal)
-    fig, axes = plt.subplots(len(temporal), T + 2, figsize=(1.1 * (T + 2), 1.2 * len(temporal)),
-                             squeeze=False)
-    for i, m in enumerate(temporal):
-        arr = ex[(model, m)]
+    T = max(ex[k]["steps"].shape[0] for k in rows)
+    fig, axes = plt.subplots(len(rows), T + 2, figsize=(0.95 * (T + 2) + 1.5, 1.0 * len(rows)), squeeze=False)
+    for i, key in enumerate(rows):
+        arr = ex[key]
         if inputs is not None:
             _show_input(axes[i, 0], inputs, 0, "input" if i == 0 else "")
         for t in range(T):
@@ -104,5 +105,5 @@ def fig_steps(rd: ReportData, model: str, ex: dict) -> Figure | None:
             axes[i, T + 1].set_title("aggregated", fontsize=7)
         for ax in axes[i]:
             _off(ax)
-        axes[i, 0].set_ylabel(m, fontsize=7, rotation=0, ha="right", va="center")
-    return finish(fig, f"{model}: maps per time step (sample {int(ex[(model, temporal[0])]['sample_id'][0])})")
+        axes[i, 0].set_ylabel(f"{key[0]}\n{key[1]}", fontsize=6, rotation=0, ha="right", va="center")
+    return finish(fig, f"maps per time step (sample {int(ex[rows[0]]['sample_id'][0])})")
