@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="retrain even if a cached checkpoint exists")
     p.add_argument("--zoo", action="store_true",
                    help="retrain the shipped zoo models (all, or those named) and rewrite bench/zoo/")
+    p.add_argument("--device", default="cpu", help="torch device to train on (default cpu)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -82,7 +83,8 @@ def main(args: argparse.Namespace) -> int:
         card = with_epochs(get_card(name), args.epochs)
         path, meta, trained = ensure_trained(
             card, dataset=args.data, params=_params(args.data_param) or None, seed=args.seed,
-            cache_dir=args.cache_dir, force=args.force, progress=not args.no_progress, command=command)
+            cache_dir=args.cache_dir, force=args.force, progress=not args.no_progress, command=command,
+            device=args.device)
         state = "trained" if trained else "already cached, nothing trained"
         print(f"{name}: {state}: {path} (test accuracy {meta['test_accuracy']:.4f}, "
               f"train time {meta['train_time_s']:.0f} s)")

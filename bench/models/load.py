@@ -61,7 +61,7 @@ def _key(card: ModelCard, data: dict[str, Any], seed: int) -> str:
 def ensure_trained(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any] | None = None,
                    seed: int = 0, cache_dir: str | Path | None = None, force: bool = False,
                    progress: bool = True, log: Callable[[str], None] = print,
-                   command: str = "") -> tuple[Path, dict[str, Any], bool]:
+                   command: str = "", device: torch.device | str = "cpu") -> tuple[Path, dict[str, Any], bool]:
     """Train ``card`` into the cache unless its checkpoint exists. Returns ``(path, sidecar, trained)``."""
     from bench.models.training import data_config, train
 
@@ -71,8 +71,10 @@ def ensure_trained(card: ModelCard, *, dataset: str | None = None, params: dict[
     if path.exists() and not force:
         return path, read_meta(path), False
     model, report = train(card, dataset=dataset, params=params, seed=seed, progress=progress, log=log,
-                          twin_loader=lambda n: load_model(n, seed=seed, cache_dir=cache_dir, dataset=dataset,
-                                                           params=params, progress=progress, log=log))
+                          device=device,
+                          twin_loader=lambda n: load_model(n, device, seed=seed, cache_dir=cache_dir,
+                                                           dataset=dataset, params=params, progress=progress,
+                                                           log=log))
     meta = {"name": card.name, "card": card, "data": data, "seed": seed, "key": key,
             "command": command or f"snnxai train {card.name} --seed {seed}",
             "torch_version": torch.__version__, "python_version": platform.python_version(), **report}
@@ -98,7 +100,7 @@ def load_model(name: str, device: torch.device | str = "cpu", *, train_if_missin
                                  f"run `snnxai train {name}`")
             log(f"{name}: no checkpoint found, training it (cached at {path})")
             path, _, _ = ensure_trained(card, dataset=dataset, params=params, seed=seed, cache_dir=cache_dir,
-                                        progress=progress, log=log)
+                                        progress=progress, log=log, device=device)
     state, meta = load_checkpoint(path)
     if meta.get("card") != to_plain(card):
         raise BenchError(f"checkpoint {path} was written for a different {name} card; delete it to retrain")

@@ -73,10 +73,11 @@ def evaluate(model: nn.Module, data: Split, seed: int = 0, batch_size: int = 250
     """Top-1 accuracy in eval mode (Poisson spikes keyed by sample id, hence reproducible)."""
     model.eval()
     x, y, ids = data
+    dev = _device(model)
     correct = 0
     for i in range(0, len(y), batch_size):
-        logits = model(x[i:i + batch_size], sample_id=ids[i:i + batch_size], seed=seed)
-        correct += int((logits.argmax(1) == y[i:i + batch_size]).sum())
+        logits = model(x[i:i + batch_size].to(dev), sample_id=ids[i:i + batch_size], seed=seed)
+        correct += int((logits.argmax(1).cpu() == y[i:i + batch_size]).sum())
     return correct / max(len(y), 1)
 
 
@@ -88,8 +89,12 @@ def spike_rates(model: nn.Module, data: Split, seed: int = 0, n: int = 200) -> d
     model.eval()
     x, _, ids = data
     with record(model, model.layer_names()) as rec:
-        model(x[:n], sample_id=ids[:n], seed=seed)
+        model(x[:n].to(_device(model)), sample_id=ids[:n], seed=seed)
     return {k: round(float(v.mean()), 4) for k, v in rec.spikes.items()}
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 def _optimizer(model: nn.Module, tp: TrainParams) -> torch.optim.Optimizer:
@@ -117,6 +122,7 @@ def fit(model: nn.Module, card: ModelCard, train: Split, test: Split, *, seed: i
 
     tp = card.train
     x, y, _ = train
+    dev = _device(model)
     opt = _optimizer(model, tp)
     steps_per_epoch = math.ceil(len(y) / tp.batch_size)
     total, step, history = tp.epochs * steps_per_epoch, 0, []
@@ -131,14 +137,15 @@ def fit(model: nn.Module, card: ModelCard, train: Split, test: Split, *, seed: i
             idx = order[b * tp.batch_size:(b + 1) * tp.batch_size]
             for g in opt.param_groups:
                 g["lr"] = tp.lr * lr_factor(tp, step, total)
-            logits = model(x[idx])
-            loss = F.cross_entropy(logits, y[idx], label_smoothing=tp.label_smoothing)
+            xb, yb = x[idx].to(dev, non_blocking=True), y[idx].to(dev, non_blocking=True)
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=tp.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             step += 1
             loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y[idx]).sum())
+            correct += int((logits.argmax(1) == yb).sum())
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         row = {"epoch": epoch, "train_loss": round(loss_sum / len(y), 4),
                "train_accuracy": round(correct / len(y), 4),
@@ -154,8 +161,9 @@ def fit(model: nn.Module, card: ModelCard, train: Split, test: Split, *, seed: i
 
 def train(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any] | None = None,
           seed: int = 0, progress: bool = True, log: Callable[[str], None] = print,
-          twin_loader: Callable[[str], nn.Module] | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """Train (or convert) ``card`` from scratch. Returns ``(model in eval mode, report)``."""
+          twin_loader: Callable[[str], nn.Module] | None = None,
+          device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Train (or convert) ``card`` from scratch on ``device``. Returns ``(model in eval mode, report)``."""
     from bench.models import build_model
     from bench.models.convert import convert
 
@@ -167,10 +175,11 @@ def train(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any]
     if card.source == "converted":
         if twin_loader is None or card.twin is None:
             raise BenchError(f"{card.name} is converted from its ANN twin, which is not available")
-        model = convert(twin_loader(card.twin), card, train_data[0])
+        ann = twin_loader(card.twin)
+        model = convert(ann, card, train_data[0].to(_device(ann)))
         history: list[dict[str, Any]] = []
     else:
-        model = build_model(card)
+        model = build_model(card).to(device)
         history = fit(model, card, train_data, test, seed=seed, progress=progress, log=log)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     model.eval()
