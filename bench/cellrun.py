@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from bench import rundir
+from bench.config import config_hash
 from bench.plan import Cell
 from bench.registry import METRICS
 
@@ -85,13 +86,15 @@ class CellRun:
         mm, mcard = r.model(c.method_model), self.r.plan.cards[c.method_model]
         self.layer = resolve_layer(params, mm, mcard, None)
         bar = r.bar(total=len(r.batches), desc=f"explain {c.model}/{c.method}", leave=False)
+        # weights alone do not identify a spiking model (encoding, T and neurons live in the card)
+        model_key = f"{r.keys[c.method_model]['sha256']}:{config_hash(mcard)}"
 
         def explain_all() -> list[Any]:
             out = []
             for b, t in zip(r.batches, self.targets()):
                 out.append(explain_batch(c.method, params, mm, mcard, b, target=t, seed=r.seed,
                                          post=r.suite.postprocess, cache=r.cache,
-                                         model_key=r.keys[c.method_model]["sha256"]))
+                                         model_key=model_key))
                 bar.update(1)
             return out
 

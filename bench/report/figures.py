@@ -82,10 +82,16 @@ def _legend(axes: np.ndarray) -> None:
         axes[0, -1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
 
 
-def finish(fig: Figure, title: str) -> Figure:
-    """Suptitle and tight layout leaving room for it (constrained layout is ~2x slower)."""
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+def finish(fig: Figure, title: str, left: float = 0.75, right: float = 0.2, bottom: float = 0.55,
+           wspace: float = 0.35, hspace: float = 0.6) -> Figure:
+    """Suptitle and fixed margins in inches (left/right/bottom; wspace/hspace as fractions of a
+    panel). Fixed margins instead of tight_layout: a report draws a few dozen panels per figure,
+    and the layout solvers cost more than the drawing on a CPU runner."""
+    w, h = fig.get_size_inches()
+    fig.suptitle(title, fontsize=10, y=1 - 0.12 / h, va="top")
+    fig.subplots_adjust(left=min(left / w, 0.45), right=1 - min(right / w, 0.45),
+                        bottom=min(bottom / h, 0.4), top=1 - min(0.6 / h, 0.3),
+                        wspace=wspace, hspace=hspace)
     return fig
 
 
@@ -93,7 +99,7 @@ def panels(rows: list[str], cols: list[str], size: tuple[float, float],
            draw: Callable[[plt.Axes, str, str], None], row_label: Callable[[str], str] = str
            ) -> tuple[Figure, np.ndarray]:
     """A grid with one row per model and one column per metric; ``draw(ax, row, col)``."""
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(size[0] * len(cols), size[1] * len(rows)),
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(size[0] * len(cols) + 2.6, size[1] * len(rows) + 1.2),
                              squeeze=False)
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
@@ -123,7 +129,7 @@ def fig_points(rd: ReportData, dataset: str) -> Figure | None:
     methods, models, pal = rd.method_order_all(dataset), _models(rd, s), palette(rd)
     ncols = min(4, len(metrics))
     nrows = -(-len(metrics) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.7 * ncols, (0.2 * len(methods) + 0.9) * nrows),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols + 3.1, (0.2 * len(methods) + 0.7) * nrows + 1.2),
                              squeeze=False)
     y = np.arange(len(methods))
     dodge = np.linspace(-0.3, 0.3, len(models)) if len(models) > 1 else np.zeros(1)
@@ -139,7 +145,8 @@ def fig_points(rd: ReportData, dataset: str) -> Figure | None:
         ax.set_ylim(len(methods) - 0.5, -0.5)
         ax.set_title(_title(rd, metrics[n]))
     _legend(axes)
-    return finish(fig, f"{dataset}: mean and 95% bootstrap CI per metric (colour: model)")
+    return finish(fig, f"{dataset}: mean and 95% bootstrap CI per metric (colour: model)",
+                  left=1.55, right=1.5, wspace=0.15, hspace=0.45)
 
 
 def fig_curves(rd: ReportData, dataset: str, category: str) -> Figure | None:
@@ -165,7 +172,7 @@ def fig_curves(rd: ReportData, dataset: str, category: str) -> Figure | None:
 
     fig, axes = panels(_models(rd, s), metrics, (3.2, 2.4), draw)
     _legend(axes)
-    return finish(fig, f"{dataset}: {category} curves (mean, 95% CI); one row per model")
+    return finish(fig, f"{dataset}: {category} curves (mean, 95% CI); one row per model", right=1.9)
 
 
 def fig_timesteps(rd: ReportData, dataset: str) -> Figure | None:
@@ -191,7 +198,8 @@ def fig_timesteps(rd: ReportData, dataset: str) -> Figure | None:
 
     fig, axes = panels(_models(rd, steps), metrics, (2.8, 2.2), draw)
     _legend(axes)
-    return finish(fig, f"{dataset}: localization per time step (dotted: time-aggregated map); one row per model")
+    return finish(fig, f"{dataset}: localization per time step (dotted: time-aggregated map); one row per model",
+                  right=1.5)
 
 
 def fig_ranks(rd: ReportData, dataset: str) -> Figure | None:
@@ -204,8 +212,8 @@ def fig_ranks(rd: ReportData, dataset: str) -> Figure | None:
     metrics = rd.metric_order(r["metric"].unique())
     ncols = min(3, len(models))
     nrows = -(-len(models) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(0.3 * len(metrics) * ncols + 2.2,
-                                                    (0.22 * len(methods) + 1.9) * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(0.3 * len(metrics) * ncols + 1.8,
+                                                    (0.22 * len(methods) + 1.5) * nrows + 0.7), squeeze=False)
     for j, ax in enumerate(axes.ravel()):
         if j >= len(models):
             ax.set_visible(False)
@@ -217,7 +225,8 @@ def fig_ranks(rd: ReportData, dataset: str) -> Figure | None:
         ax.set_title(models[j])
         ax.set_xlabel("")
         ax.set_ylabel("")
-    return finish(fig, f"{dataset}: method ranks per metric (1 = best)")
+    return finish(fig, f"{dataset}: method ranks per metric (1 = best)", left=1.55, bottom=1.45,
+                  wspace=0.05, hspace=0.9)
 
 
 def fig_agreement(rd: ReportData, dataset: str) -> Figure | None:
@@ -228,13 +237,14 @@ def fig_agreement(rd: ReportData, dataset: str) -> Figure | None:
     order = rd.metric_order(a["metric_a"].unique())
     w = a.pivot_table(index="metric_a", columns="metric_b", values="tau", aggfunc="mean")
     w = w.reindex(index=order, columns=order)
-    fig, ax = plt.subplots(figsize=(0.42 * len(order) + 2.6, 0.36 * len(order) + 1.6))
+    fig, ax = plt.subplots(figsize=(0.42 * len(order) + 2.8, 0.36 * len(order) + 2.2))
     sns.heatmap(w, annot=True, fmt=".1f", cmap="vlag", vmin=-1, vmax=1, ax=ax,
                 cbar_kws={"label": "Kendall tau"}, annot_kws={"size": 6})
     ax.set_xlabel("")
     ax.set_ylabel("")
     n = a["model"].nunique()
-    return finish(fig, f"{dataset}: agreement of the metrics' method rankings (mean over {n} models)")
+    return finish(fig, f"{dataset}: agreement of the metrics' method rankings (mean over {n} models)",
+                  left=1.55, right=0.1, bottom=1.45)
 
 
 def fig_model_curves(rd: ReportData, dataset: str) -> Figure | None:
@@ -257,4 +267,4 @@ def fig_model_curves(rd: ReportData, dataset: str) -> Figure | None:
 
     fig, axes = panels([""], metrics, (3.2, 2.5), draw)
     _legend(axes)
-    return finish(fig, f"models on {dataset}")
+    return finish(fig, f"models on {dataset}", right=1.6)

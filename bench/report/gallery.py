@@ -61,7 +61,7 @@ def fig_gallery(rd: ReportData, model: str, ex: dict) -> Figure | None:
         return None
     inputs = ex.get("inputs")
     k = len(ex[(model, methods[0])]["sample_id"])
-    fig, axes = plt.subplots(len(methods) + 1, k, figsize=(1.25 * k + 1.2, 1.25 * (len(methods) + 1)),
+    fig, axes = plt.subplots(len(methods) + 1, k, figsize=(1.25 * k + 1.6, 1.25 * (len(methods) + 1) + 0.7),
                              squeeze=False)
     for j in range(k):
         first = ex[(model, methods[0])]
@@ -78,7 +78,8 @@ def fig_gallery(rd: ReportData, model: str, ex: dict) -> Figure | None:
                 axes[i, j].set_title("degenerate", fontsize=6, color="red")
             _off(axes[i, j])
         axes[i, 0].set_ylabel(m, fontsize=7, rotation=0, ha="right", va="center")
-    return finish(fig, f"{model}: explanations of the first {k} samples")
+    return finish(fig, f"{model}: explanations of the first {k} samples", left=1.4, right=0.1,
+                  bottom=0.1, wspace=0.05, hspace=0.25)
 
 
 def fig_steps(rd: ReportData, ex: dict) -> Figure | None:
@@ -90,7 +91,7 @@ def fig_steps(rd: ReportData, ex: dict) -> Figure | None:
         return None
     inputs = ex.get("inputs")
     T = max(ex[k]["steps"].shape[0] for k in rows)
-    fig, axes = plt.subplots(len(rows), T + 2, figsize=(0.95 * (T + 2) + 1.5, 1.0 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), T + 2, figsize=(0.95 * (T + 2) + 1.7, 1.0 * len(rows) + 0.7), squeeze=False)
     for i, key in enumerate(rows):
         arr = ex[key]
         if inputs is not None:
@@ -106,4 +107,5 @@ def fig_steps(rd: ReportData, ex: dict) -> Figure | None:
         for ax in axes[i]:
             _off(ax)
         axes[i, 0].set_ylabel(f"{key[0]}\n{key[1]}", fontsize=6, rotation=0, ha="right", va="center")
-    return finish(fig, f"maps per time step (sample {int(ex[rows[0]]['sample_id'][0])})")
+    return finish(fig, f"maps per time step (sample {int(ex[rows[0]]['sample_id'][0])})", left=1.5,
+                  right=0.1, bottom=0.1, wspace=0.05, hspace=0.1)
