@@ -131,3 +131,12 @@ def test_report_writes_every_file(run_dir):
     assert r"\textbf" in tex and r"\toprule" in tex
     csv = pd.read_csv(out / "leaderboard.csv")
     assert {"mean", "ci_lo", "ci_hi", "rank", "best", "better_than_next"} <= set(csv.columns)
+
+
+def test_report_command(run_dir, tmp_path, capsys):
+    from bench.cli import main
+
+    assert main(["report", str(run_dir), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "report.html").is_file()
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
