@@ -121,6 +121,16 @@ def method_model_for(entry: Any, card: Any) -> tuple[str | None, str]:
     return card.name, ""
 
 
+def check_fits(card: Any, ds: Any, dataset: str) -> None:
+    """A model can only be trained on / evaluated with data of its input shape and classes."""
+    want = (card.num_classes, card.in_channels, card.input_size)
+    have = (ds.num_classes, ds.channels, ds.image_size)
+    if want != have:
+        raise BenchError(f"model {card.name!r} takes {want[1]}x{want[2]}x{want[2]} images of {want[0]} "
+                         f"classes; dataset {dataset!r} has {have[1]}x{have[2]}x{have[2]} images of "
+                         f"{have[0]} classes")
+
+
 def make_plan(suite: Any) -> Plan:
     """Resolve ``suite`` (:class:`bench.suite.Suite`) into a :class:`Plan`; writes nothing."""
     from bench.data import get_dataset
@@ -140,6 +150,8 @@ def make_plan(suite: Any) -> Plan:
                 continue
             cards.setdefault(mm, get_card(mm))
             cells.append(Cell(m, meth, mm))
+    for card in cards.values():
+        check_fits(card, ds, suite.data.dataset)
     metric_skips = {k: r for k in suite.metrics
                     if (r := metric_skip_reason(METRICS.get(k), ds, suite.data.dataset))}
     if any(METRICS.get(k).meta.get("scope", "explanation") == "model"

@@ -118,9 +118,13 @@ class Runner:
             from bench.provenance import sha256_state_dict
 
             t0 = time.perf_counter()
+            # trained on the suite's dataset (its train split): the zoo for the shipped shapes
+            # models, else the checkpoint cache (training on a miss)
             self.models[name] = load_model(name, device=self.device, train_if_missing=True,
                                            progress=self.progress, seed=self.seed,
                                            cache_dir=self.suite.run.cache_dir or None,
+                                           dataset=self.suite.data.dataset,
+                                           params=self.suite.data.params or None,
                                            log=lambda msg: tqdm.write(msg, file=sys.stderr))
             self.keys[name] = checkpoint_info(name, self.models[name], sha256_state_dict)
             rundir.write_atomic(self.out / "cells" / "_checkpoints" / f"{name}.json",
