@@ -67,6 +67,14 @@ def test_known_spike_trains_and_strict_threshold():
     assert u.flatten().tolist() == [1.0, 1.5, 1.25, 1.125]
 
 
+def test_initial_membrane():
+    # init 0.5 (converted SNNs): u = .75, 1.0 (strict: no spike), 1.25 -> spike, v = .25, .5, .75, 1.0, 1.25
+    s, u = lif_multistep(torch.full((6, 1), 0.25), 1.0, 1.0, "subtract", return_mem=True, init=0.5)
+    assert s.flatten().tolist() == [0, 0, 1, 0, 0, 0] and u.flatten().tolist() == [0.75, 1.0, 1.25, 0.5, 0.75, 1.0]
+    s2 = lif_multistep(torch.full((3, 1), 0.25), 1.0, 2.0, "subtract", init=0.5)  # init is a fraction of theta
+    assert s2.flatten().tolist() == [0, 0, 0]
+
+
 def _formula(name, x, scale):
     if name == "pwl":
         return scale * torch.clamp(1 - x.abs(), min=0)

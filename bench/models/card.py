@@ -24,6 +24,9 @@ class NeuronParams:
     reset: Literal["subtract", "zero"] = "subtract"
     surrogate: Literal["pwl", "atan", "fast_sigmoid"] = "pwl"
     surrogate_scale: float = 0.3
+    # Membrane at t = -1 as a fraction of the threshold (0: rest). Converted SNNs use 0.5, which
+    # turns the rate code's floor quantization into rounding (Rueckauer et al. 2017; Bu et al. 2022).
+    init_mem: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,6 +10,10 @@
 3. The SNN (``card.bn == "none"``: conv/fc biases, IF neurons with leak 1, reset by
    subtraction, threshold 1, direct coding) then approximates each ReLU activation ``a`` by
    its firing rate ``a / lam``; average pooling is linear and commutes with the scaling.
+   The shipped card starts each membrane at threshold/2 (``NeuronParams.init_mem``), which
+   makes the T-step rate round instead of floor ``T * a / lam`` (Bu et al. 2022). Measured on
+   shapes with the zoo ANN (500 test images): T=8 at the 99.9th percentile 44.6% without it,
+   90.0% with it; 74.6% / 94.8% at the 99th percentile.
 """
 
 from __future__ import annotations

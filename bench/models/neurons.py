@@ -2,7 +2,8 @@
 
 Dynamics (the paper's BNTT code; snnTorch ``Leaky(reset_delay=False)`` for inputs below threshold)::
 
-    u_t = leak * v_{t-1} + I_t          (v_{-1} = 0: state is created inside every call)
+    u_t = leak * v_{t-1} + I_t          (v_{-1} = init * threshold, 0 by default: state is
+                                         created inside every call)
     s_t = 1[u_t > threshold]            (strict, as the paper's code and snnTorch)
     v_t = u_t - s_t * threshold         reset "subtract"
     v_t = u_t * (1 - s_t)               reset "zero"
@@ -110,11 +111,11 @@ class _LIF(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, inputs, leak, threshold, reset, surrogate, scale):
+    def forward(ctx, inputs, leak, threshold, reset, surrogate, scale, init):
         # Written into preallocated buffers: [T, N, ...] temporaries would dominate the cost.
         mem = torch.empty_like(inputs)
         spikes = torch.empty_like(inputs)
-        v = torch.zeros_like(inputs[0])
+        v = torch.full_like(inputs[0], init * threshold)
         for t in range(inputs.shape[0]):
             u, s = mem[t], spikes[t]
             torch.add(inputs[t], v, alpha=leak, out=u)
@@ -141,14 +142,15 @@ class _LIF(torch.autograd.Function):
                 grad[t].add_(grad[t + 1], alpha=leak)
             else:
                 grad[t].addcmul_(grad[t + 1], 1.0 - spikes[t], value=leak)
-        return grad, None, None, None, None, None
+        return grad, None, None, None, None, None, None
 
 
 def lif_multistep(inputs: torch.Tensor, leak: float, threshold: float, reset: str = "subtract",
-                  surrogate: str = "pwl", scale: float = 0.3, return_mem: bool = False):
+                  surrogate: str = "pwl", scale: float = 0.3, return_mem: bool = False, init: float = 0.0):
     """Run a LIF population over time.
 
-    inputs: ``[T, N, ...]`` input currents. Returns spikes ``[T, N, ...]`` (0/1, inputs' dtype),
+    inputs: ``[T, N, ...]`` input currents; ``init``: the membrane before the first step, as a
+    fraction of the threshold (a constant: no gradient flows into it). Returns spikes ``[T, N, ...]`` (0/1, inputs' dtype),
     or ``(spikes, mem)`` with ``mem`` ``[T, N, ...]`` the pre-reset membrane ``u_t`` compared
     with the threshold (returned without gradient), when ``return_mem``.
     """
@@ -156,5 +158,5 @@ def lif_multistep(inputs: torch.Tensor, leak: float, threshold: float, reset: st
         raise BenchError(f"unknown reset {reset!r} (known: subtract, zero)")
     if surrogate not in SURROGATES:
         raise BenchError(f"unknown surrogate {surrogate!r} (known: {', '.join(SURROGATES)})")
-    spikes, mem = _LIF.apply(inputs, float(leak), float(threshold), reset, surrogate, float(scale))
+    spikes, mem = _LIF.apply(inputs, float(leak), float(threshold), reset, surrogate, float(scale), float(init))
     return (spikes, mem) if return_mem else spikes
