@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 import torch
 
-from bench.config import to_plain
+from bench.config import build_dataclass, to_plain
+from bench.errors import BenchError
 from bench.models.card import ModelCard
 from bench.models.cache import read_meta, save_checkpoint
 from bench.registry import MODELS
@@ -41,11 +42,20 @@ def zoo_match(card: ModelCard, data: dict[str, Any], seed: int, root: Path | Non
     if not path.exists():
         return None
     meta = read_meta(path)
-    if meta.get("card") != to_plain(card) or meta.get("data") != to_plain(data) or meta.get("seed") != seed:
+    if _recorded_card(meta) != card or meta.get("data") != to_plain(data) or meta.get("seed") != seed:
         warnings.warn(f"zoo checkpoint {path.name} was trained with a different card, data or seed; "
                       f"ignoring it", stacklevel=3)
         return None
     return path
+
+
+def _recorded_card(meta: dict[str, Any]) -> ModelCard | None:
+    """The card a sidecar records, rebuilt as a :class:`ModelCard` so that fields added to the
+    card later (with defaults that keep the old behaviour) do not invalidate older checkpoints."""
+    try:
+        return build_dataclass(ModelCard, meta.get("card") or {}, where="zoo card")
+    except BenchError:
+        return None
 
 
 def write_zoo_entry(model: torch.nn.Module, card: ModelCard, data: dict[str, Any], report: dict[str, Any],
