@@ -146,17 +146,20 @@ def test_zero_gradient_model_is_flagged():
     assert (table.loc[table["model"] == "const", "zero_grad"] == 1.0).all()
 
 
-def test_audit_warns_when_whitebox_weaker_than_noise():
-    recs = [dict(dataset="d", model="m", method="", sample_id=i, metric=m, timestep=np.nan,
-                 point=0.01, value=v)
-            for i in range(10)
-            for m, v in (("attack_success_whitebox", float(i < 2)), ("attack_success_noise", float(i < 5)),
-                         ("attack_success_transfer", float(i < 1)))]
-    df = pd.DataFrame(recs)
-    w = audit_warnings(df)
-    assert len(w) == 1 and "noise" in w[0] and "20.0% < noise 50.0%" in w[0]
-    df.loc[df["metric"] == "attack_success_whitebox", "value"] = 1.0
-    assert audit_warnings(df) == []
+def test_audit_warns_when_whitebox_significantly_weaker():
+    def table(n_white, n_noise, n=40):
+        return pd.DataFrame([dict(dataset="d", model="m", method="", sample_id=i, metric=m, timestep=np.nan,
+                                  point=0.01, value=v)
+                             for i in range(n)
+                             for m, v in (("attack_success_whitebox", float(i < n_white)),
+                                          ("attack_success_noise", float(i < n_noise)),
+                                          ("attack_success_transfer", float(i < 1)))])
+
+    w = audit_warnings(table(5, 20))  # 15 discordant samples, all for noise: p = 0.5**15
+    assert len(w) == 1 and "12.5% < noise 50.0%" in w[0] and "p=3.1e-05" in w[0]
+    assert audit_warnings(table(5, 7)) == []  # 2 samples: within chance
+    assert audit_warnings(table(40, 20)) == []
+    assert math.isclose(audit_table(table(5, 20))["p_noise"].iloc[0], 0.5**15)
 
 
 # -- explanation stability -------------------------------------------------------------------

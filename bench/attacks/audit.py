@@ -3,13 +3,16 @@
 Pure functions of a DataFrame in the results schema (one row per sample, metric and point).
 A robustness number is credible only if the white-box attack is at least as strong as a
 transfer attack and a random-noise control at the same eps, and its gradients do not vanish
-(Athalye et al. 2018); :func:`audit_warnings` says where that fails.
+(Athalye et al. 2018); :func:`audit_warnings` says where that fails. "Weaker" is judged on the
+same samples with an exact one-sided McNemar test (discordant pairs), not on raw rates, so a
+difference of one or two samples in a small run raises no alarm.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from bench.stats import bootstrap_ci, holm, wilcoxon_p
 
@@ -42,6 +45,10 @@ def audit_table(df: pd.DataFrame, eot: int = 8) -> pd.DataFrame:
     rows = df[df["metric"].isin([*SUCCESS.values(), ACCURACY])]
     cells = rows.groupby(["dataset", "model", "metric", "point"])["value"].mean().unstack("metric")
     zero = zero_gradient_share(df)
+    succ = df[df["metric"].isin(list(SUCCESS.values())) & df["point"].notna()]
+    wide = succ.pivot_table(index=["dataset", "model", "point", "sample_id"], columns="metric",
+                            values="value", aggfunc="first")
+    pairs = {k: g for k, g in wide.groupby(level=[0, 1, 2])} if len(wide) else {}
     out = []
     for (dataset, model), g in cells.groupby(level=[0, 1], sort=True):
         g = g.droplevel([0, 1])
@@ -54,12 +61,29 @@ def audit_table(df: pd.DataFrame, eot: int = 8) -> pd.DataFrame:
                 rec[f"success_{short}"] = col(metric, point)
             rec["gap_transfer"] = rec["success_whitebox"] - rec["success_transfer"]
             rec["gap_noise"] = rec["success_whitebox"] - rec["success_noise"]
+            for other in ("transfer", "noise"):
+                rec[f"p_{other}"] = stronger_p(pairs.get((dataset, model, point)), other)
             rec["zero_grad"] = zero.get((dataset, model), np.nan)
             rec.update(facts, eot=eot if facts["encoding"].startswith("poisson") else 1)
             out.append(rec)
     cols = ["dataset", "model", "point", "clean_acc", "adv_acc", *(f"success_{k}" for k in SUCCESS),
-            "gap_transfer", "gap_noise", "zero_grad", "encoding", "surrogate", "eot"]
+            "gap_transfer", "gap_noise", "p_transfer", "p_noise", "zero_grad", "encoding", "surrogate", "eot"]
     return pd.DataFrame(out, columns=cols)
+
+
+def stronger_p(wide: pd.DataFrame | None, other: str) -> float:
+    """One-sided exact McNemar p-value that attack ``other`` succeeds more often than the
+    white-box attack on the same samples (1.0 when there are no discordant samples)."""
+    cols = (SUCCESS["whitebox"], SUCCESS[other])
+    if wide is None or not all(c in wide for c in cols):
+        return float("nan")
+    w, o = (wide[c].to_numpy(float) for c in cols)
+    ok = np.isfinite(w) & np.isfinite(o)
+    only_other = int(((o == 1) & (w == 0) & ok).sum())
+    only_white = int(((w == 1) & (o == 0) & ok).sum())
+    if only_other + only_white == 0:
+        return 1.0
+    return float(binomtest(only_other, only_other + only_white, 0.5, alternative="greater").pvalue)
 
 
 def zero_gradient_share(df: pd.DataFrame) -> pd.Series:
@@ -67,20 +91,21 @@ def zero_gradient_share(df: pd.DataFrame) -> pd.Series:
     return df[df["metric"] == ZERO_GRAD].groupby(["dataset", "model"])["value"].mean()
 
 
-def audit_warnings(df: pd.DataFrame, tol: float = 0.0, zero_grad_max: float = 0.5) -> list[str]:
+def audit_warnings(df: pd.DataFrame, alpha: float = 0.05, zero_grad_max: float = 0.5) -> list[str]:
     """Warnings that a model's robustness may be overestimated (gradient masking).
 
-    - the white-box success rate is lower than the transfer or noise success rate by more
-      than ``tol`` at some eps;
+    - the transfer or noise attack succeeds significantly more often than the white-box attack
+      on the same samples at some eps (one-sided exact McNemar test, p < ``alpha``);
     - on average more than ``zero_grad_max`` of the input gradient is exactly zero.
     """
     out = []
     for r in audit_table(df).itertuples(index=False):
         for other in ("transfer", "noise"):
-            theirs = getattr(r, f"success_{other}")
-            if r.success_whitebox < theirs - tol:
+            theirs, p = getattr(r, f"success_{other}"), getattr(r, f"p_{other}")
+            if p < alpha:
                 out.append(f"{r.dataset}/{r.model} eps={r.point * 255:.3g}/255: white-box success "
-                           f"{r.success_whitebox:.1%} < {other} {theirs:.1%} (gradient masking?)")
+                           f"{r.success_whitebox:.1%} < {other} {theirs:.1%} (McNemar p={p:.2g}; "
+                           f"gradient masking?)")
     for (dataset, model), share in zero_gradient_share(df).items():
         if share > zero_grad_max:
             out.append(f"{dataset}/{model}: {share:.0%} of the input gradient is exactly zero "
