@@ -87,7 +87,7 @@ def load_model(name: str, device: torch.device | str = "cpu", *, train_if_missin
                zoo_dir: Path | None = None, log: Callable[[str], None] = print) -> nn.Module:
     """A trained model in eval mode: zoo first, then the cache, else train (and cache) it."""
     from bench.models.training import data_config
-    from bench.models.zoo import zoo_match
+    from bench.models.zoo import recorded_card, zoo_match
 
     card = get_card(name)
     data = data_config(card, dataset, params)
@@ -102,7 +102,7 @@ def load_model(name: str, device: torch.device | str = "cpu", *, train_if_missin
             path, _, _ = ensure_trained(card, dataset=dataset, params=params, seed=seed, cache_dir=cache_dir,
                                         progress=progress, log=log, device=device)
     state, meta = load_checkpoint(path)
-    if meta.get("card") != to_plain(card):
+    if recorded_card(meta) != card:
         raise BenchError(f"checkpoint {path} was written for a different {name} card; delete it to retrain")
     model = build_model(card)
     try:

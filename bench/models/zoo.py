@@ -42,14 +42,14 @@ def zoo_match(card: ModelCard, data: dict[str, Any], seed: int, root: Path | Non
     if not path.exists():
         return None
     meta = read_meta(path)
-    if _recorded_card(meta) != card or meta.get("data") != to_plain(data) or meta.get("seed") != seed:
+    if recorded_card(meta) != card or meta.get("data") != to_plain(data) or meta.get("seed") != seed:
         warnings.warn(f"zoo checkpoint {path.name} was trained with a different card, data or seed; "
                       f"ignoring it", stacklevel=3)
         return None
     return path
 
 
-def _recorded_card(meta: dict[str, Any]) -> ModelCard | None:
+def recorded_card(meta: dict[str, Any]) -> ModelCard | None:
     """The card a sidecar records, rebuilt as a :class:`ModelCard` so that fields added to the
     card later (with defaults that keep the old behaviour) do not invalidate older checkpoints."""
     try:
