@@ -1,0 +1,147 @@
+"""The runner end to end on the ``smoke`` suite: schema, run.json, report; byte-identical
+re-runs; resume after an interruption; shard + merge equals the unsharded run; bad input fails
+before any file is written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+import bench.run as run_mod
+from bench.cli import main as cli
+from bench.errors import BenchError
+from bench.results import COLUMNS
+from bench.run import Shard, merge_runs, parse_shard, run_suite, shard_batches
+from bench.suite import load_suite
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def suite(cache):
+    return load_suite("smoke", [f'run.cache_dir="{cache}"'])
+
+
+@pytest.fixture(scope="module")
+def full(suite, tmp_path_factory):
+    """The smoke suite run once, with its report."""
+    return run_suite(suite, out=tmp_path_factory.mktemp("full") / "run", progress=False)
+
+
+def test_results_schema_and_content(full, suite):
+    df = pd.read_csv(full / "results.csv", keep_default_na=False)
+    assert list(df.columns)[:len(COLUMNS)] == list(COLUMNS)
+    run = json.loads((full / "run.json").read_text())
+    assert set(df["run_id"]) == {run["run_id"]}
+    assert set(df["method"]) == set(suite.methods) | {""}            # "" = model-scope rows
+    assert set(df["metric"]) == set(suite.metrics)
+    assert df["sample_id"].nunique() == suite.run.n_samples
+    assert set(df.loc[df["method"] == "ann_gradcam", "method_model"]) == {"vgg5_ann"}
+    assert set(df.loc[df["method"] == "sam", "method_model"]) == {"vgg5_snn_t8"}
+    sam_steps = df[(df["method"] == "sam") & (df["timestep"] != "")]
+    assert set(sam_steps["timestep"].astype(int)) == set(range(8))    # per-time-step rows, T=8
+    curve = df[(df["metric"] == "deletion") & (df["point"] != "")]
+    assert sorted(set(curve["point"].astype(float))) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    # [limits]: deletion scores the first 6 samples only, adversarial_accuracy the first 4
+    first = json.loads((full / "run.json").read_text())["sample_ids"]
+    for metric, n in suite.limits.items():
+        assert set(df.loc[df["metric"] == metric, "sample_id"]) == set(first[:n]), metric
+
+
+def test_run_json_records_provenance(full, suite):
+    run = json.loads((full / "run.json").read_text())
+    for key in ("run_id", "config", "config_hash", "versions", "git", "packages", "device", "seed",
+                "checkpoints", "dataset", "sample_ids", "timing", "cost", "skipped"):
+        assert key in run, key
+    assert run["config_hash"] == suite.config_hash()
+    assert set(run["versions"]["methods"]) == set(suite.methods)
+    assert run["versions"]["metrics"]["deletion"]["higher_is_better"] is False
+    assert set(run["versions"]["models"]) == {"vgg5_snn_t8", "vgg5_ann"}
+    assert {len(c["sha256"]) for c in run["checkpoints"].values()} == {64}
+    assert set(run["checkpoints"]) == {"vgg5_snn_t8", "vgg5_ann"}   # probed and method models
+    assert run["dataset"]["fingerprint"] and len(run["sample_ids"]) == suite.run.n_samples
+    stages = {(c["method"], c["metric"], c["stage"]) for c in run["cost"]}
+    assert ("sam", "", "explain") in stages and ("sam", "deletion", "score") in stages
+    assert all(c["forwards"] >= 0 and c["wall_s"] >= 0 for c in run["cost"])
+    assert run["timing"]["wall_s"] > 0 and "explain" in run["timing"]["stages_s"]
+
+
+def test_report_written(full):
+    rep = full / "report"
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.tex", "report.html"):
+        assert (rep / name).is_file(), name
+    assert "vgg5_snn_t8" in (rep / "leaderboard.md").read_text()
+    assert (full / "examples" / "vgg5_snn_t8" / "sam.npz").is_file()
+
+
+def test_same_config_twice_is_byte_identical(full, suite, tmp_path):
+    again = run_suite(suite, out=tmp_path / "again", progress=False, report=False)
+    assert (again / "results.csv").read_bytes() == (full / "results.csv").read_bytes()
+
+
+def test_resume_after_interruption(full, suite, tmp_path, monkeypatch):
+    out = tmp_path / "resumed"
+    calls = {"n": 0}
+    real = run_mod.CellRun.run
+
+    def crash_on_third(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(run_mod.CellRun, "run", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(suite, out=out, progress=False, report=False)
+    assert not (out / "results.csv").exists()
+    done = sorted(p.stem for p in (out / "cells" / "vgg5_snn_t8").glob("*.json") if p.stem != "model")
+    assert len(done) == 2
+    monkeypatch.setattr(run_mod.CellRun, "run", real)
+    seen = []
+    monkeypatch.setattr(run_mod.CellRun, "run", lambda self: (seen.append(self.cell.method), real(self))[1])
+    run_suite(suite, out=out, progress=False, report=False)
+    assert len(seen) == 3 and not set(done) & set(seen)             # finished cells are skipped
+    assert (out / "results.csv").read_bytes() == (full / "results.csv").read_bytes()
+
+
+def test_shards_merge_to_the_unsharded_table(full, suite, tmp_path):
+    dirs = [run_suite(suite, out=tmp_path / f"s{i}", shard=Shard(i, 2), progress=False, report=False)
+            for i in (1, 2)]
+    merged = merge_runs(dirs, tmp_path / "merged", report=False)
+    assert (merged / "results.csv").read_bytes() == (full / "results.csv").read_bytes()
+    run = json.loads((merged / "run.json").read_text())
+    assert run["sample_ids"] == json.loads((full / "run.json").read_text())["sample_ids"]
+    with pytest.raises(BenchError, match="cover"):
+        merge_runs(dirs[:1], tmp_path / "partial", report=False)
+
+
+def test_shard_split_is_whole_batches():
+    assert shard_batches(10, 3, Shard(1, 2)) == [[0, 1, 2], [6, 7, 8]]
+    assert shard_batches(10, 3, Shard(2, 2)) == [[3, 4, 5], [9]]
+    for text in ("0/2", "3/2", "1-2", "a/b"):
+        with pytest.raises(BenchError, match="shard"):
+            parse_shard(text)
+
+
+def test_bad_input_fails_before_writing(tmp_path, capsys):
+    out = tmp_path / "never"
+    for args in (["--set", 'models=["vgg5_snn_t9"]'], ["--shard", "3/2"], ["--set", "methods.nope={}"],
+                 ["--set", "run.seed=x"], ["--limit", "-1"], ["--set", "data.params.image_size=64"]):
+        assert cli(["run", "smoke", "--out", str(out), *args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        assert not out.exists()
+
+
+def test_refuses_to_mix_runs_in_one_directory(full, suite, tmp_path):
+    out = tmp_path / "mixed"
+    shutil.copytree(full, out)
+    other = load_suite("smoke", [f'run.cache_dir="{suite.run.cache_dir}"', "run.seed=1"])
+    with pytest.raises(BenchError, match="--force"):
+        run_suite(other, out=out, progress=False, report=False)
