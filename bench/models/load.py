@@ -15,7 +15,6 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from bench.config import to_plain
 from bench.errors import BenchError
 from bench.models.card import ModelCard
 from bench.models.cache import cache_key, cache_path, load_checkpoint, read_meta, save_checkpoint
