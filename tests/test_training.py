@@ -25,8 +25,11 @@ def tiny(name, **kw):
 
 
 @pytest.fixture
-def fake_cards(monkeypatch):
-    """Registered names resolve to tiny cards; counts real calls of ``fit``."""
+def fake_cards(monkeypatch, tmp_path):
+    """Registered names resolve to tiny cards (and an empty zoo); counts real calls of ``fit``."""
+    import bench.models.zoo as zoo
+
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path / "empty_zoo")
     cards = {n: tiny(n) for n in ("vgg5_ann", "vgg5_snn_t8", "vgg5_snn_t8_conv")}
     monkeypatch.setattr(load_mod, "get_card", lambda n: cards[n])
     monkeypatch.setattr(models, "get_card", lambda n: cards[n])

@@ -36,13 +36,12 @@ CHECK_SAMPLES = 500
 def dataset_for(card: ModelCard, dataset: str | None = None, params: dict[str, Any] | None = None, split: str = "train"):
     """The dataset split a card trains on (``params`` override the card's ``image_size``)."""
     from bench.data import get_dataset
-
-    name = dataset or card.dataset
     from bench.registry import DATASETS
 
-    fields = {f.name for f in dataclasses.fields(DATASETS.get(name).params_cls or object)} \
-        if dataclasses.is_dataclass(DATASETS.get(name).params_cls) else set()
-    table = {"image_size": card.input_size} if "image_size" in fields else {}
+    name = dataset or card.dataset
+    cls = DATASETS.get(name).params_cls
+    sized = cls is not None and "image_size" in {f.name for f in dataclasses.fields(cls)}
+    table = {"image_size": card.input_size} if sized else {}
     ds = get_dataset(name, split, {**table, **(params or {})})
     if (ds.num_classes, ds.image_size, ds.channels) != (card.num_classes, card.input_size, card.in_channels):
         raise BenchError(f"{card.name} expects {card.num_classes} classes of {card.in_channels}x{card.input_size}"

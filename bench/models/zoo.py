@@ -70,15 +70,16 @@ def write_zoo_entry(model: torch.nn.Module, card: ModelCard, data: dict[str, Any
 def readme(root: Path | None = None) -> str:
     """``bench/zoo/README.md``: a table of the shipped checkpoints, written from their sidecars."""
     root = root or ZOO_DIR
-    rows = ["| model | test accuracy | train time (s) | threads | spike rates | size (KB) | sha256 |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| model | test accuracy | wall time (s) | CPU time (s) | threads | spike rates | size (KB) | sha256 |",
+            "|---|---|---|---|---|---|---|---|"]
     for name in zoo_names():
         path = zoo_path(name, root)
         if not path.exists():
             continue
         m = read_meta(path)
         rates = ", ".join(f"{k} {v:.3f}" for k, v in m.get("spike_rates", {}).items()) or "-"
-        rows.append(f"| `{name}` | {m['test_accuracy']:.4f} (n={m['n_test']}) | {m['train_time_s']:.0f} | "
+        cpu = f"{m['train_cpu_s']:.0f}" if "train_cpu_s" in m else "?"
+        rows.append(f"| `{name}` | {m['test_accuracy']:.4f} (n={m['n_test']}) | {m['train_time_s']:.0f} | {cpu} | "
                     f"{m.get('threads', '?')} | {rates} | {m['bytes'] / 1024:.0f} | `{m['sha256'][:12]}` |")
     commands = sorted({read_meta(zoo_path(n, root))["command"] for n in zoo_names() if zoo_path(n, root).exists()})
     return ("# Shipped model zoo\n\n"
@@ -86,8 +87,10 @@ def readme(root: Path | None = None) -> str:
             "loaded with `torch.load(weights_only=True)` after checking the sha256 recorded in\n"
             "`<name>.json`, which also holds the card, data config, seed, per-epoch history and versions.\n"
             "Accuracy: the whole `shapes` test split (32x32, seed 0); spike rates: mean spikes per\n"
-            "neuron per time step on its first 200 samples; train time: wall clock on the machine and\n"
-            "thread count shown (converted models: the conversion only, the ANN is trained separately).\n\n"
+            "neuron per time step on its first 200 samples. Times cover training plus the per-epoch\n"
+            "evaluation (converted models: the conversion only; the ANN is trained separately): wall\n"
+            "clock with the thread count shown, and the process's CPU seconds -- on a shared machine\n"
+            "the wall clock also counts other jobs' time, the CPU time is what the training itself used.\n\n"
             + "\n".join(rows) + "\n\nCommands: " + ", ".join(f"`{c}`" for c in commands) + "\n")
 
 
