@@ -115,7 +115,6 @@ class Runner:
     def model(self, name: str) -> torch.nn.Module:
         if name not in self.models:
             from bench.models import load_model
-            from bench.provenance import sha256_state_dict
 
             t0 = time.perf_counter()
             # trained on the suite's dataset (its train split): the zoo for the shipped shapes
@@ -126,7 +125,7 @@ class Runner:
                                            dataset=self.suite.data.dataset,
                                            params=self.suite.data.params or None,
                                            log=lambda msg: tqdm.write(msg, file=sys.stderr))
-            self.keys[name] = checkpoint_info(name, self.models[name], sha256_state_dict)
+            self.keys[name] = checkpoint_info(name, self.models[name], self.suite)
             rundir.write_atomic(self.out / "cells" / "_checkpoints" / f"{name}.json",
                                 rundir.dump_json({"model": name, **self.keys[name]}))
             self.timed("models", t0)
@@ -163,14 +162,21 @@ class Runner:
         overall.close()
 
 
-def checkpoint_info(name: str, model: torch.nn.Module, fallback: Any) -> dict[str, Any]:
-    """Checkpoint provenance from the model package if it offers it, else a state-dict hash."""
-    import bench.models as models
+def checkpoint_info(name: str, model: torch.nn.Module, suite: Any) -> dict[str, Any]:
+    """Where the weights came from: the zoo checkpoint file load_model resolves first (its
+    sha256 from the verified sidecar), else a sha256 over the loaded state dict."""
+    from bench.models.cache import read_meta
+    from bench.models.training import data_config
+    from bench.models.zoo import zoo_match
+    from bench.provenance import sha256_state_dict
 
-    fn = getattr(models, "checkpoint_info", None)
-    if fn is not None:
-        return {"source": "checkpoint", **dict(fn(name))}
-    return {"sha256": fallback(model), "path": None, "source": "state_dict"}
+    card = model.card if hasattr(model, "card") else None
+    if card is not None:
+        data = data_config(card, suite.data.dataset, suite.data.params or None)
+        path = zoo_match(card, data, suite.run.seed)
+        if path is not None:
+            return {"sha256": read_meta(path)["sha256"], "path": f"bench/zoo/{path.name}", "source": "zoo"}
+    return {"sha256": sha256_state_dict(model), "path": None, "source": "state_dict"}
 
 
 # -- entry points -----------------------------------------------------------------------------
