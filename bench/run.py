@@ -238,9 +238,11 @@ def clear_outputs(out_dir: Path) -> None:
         (out_dir / name).unlink(missing_ok=True)
 
 
-def merge_runs(run_dirs: list[str | Path], out: str | Path, report: bool = True) -> Path:
+def merge_runs(run_dirs: list[str | Path], out: str | Path, report: bool = True,
+               compress: bool = False) -> Path:
     """Combine the shard directories of one run into ``out`` (results.csv identical to the
-    unsharded run's)."""
+    unsharded run's). One unsharded run directory is "merged" into a clean copy holding only
+    results, run.json and the example maps (how results/default is published)."""
     dirs = [Path(d) for d in run_dirs]
     for d in dirs:
         if not (d / "manifest.json").is_file():
@@ -248,7 +250,7 @@ def merge_runs(run_dirs: list[str | Path], out: str | Path, report: bool = True)
     out_dir = Path(out)
     if out_dir.resolve() in {d.resolve() for d in dirs}:
         raise BenchError("--out must differ from the shard directories")
-    rundir.assemble(dirs, out_dir, merge=True)
+    rundir.assemble(dirs, out_dir, merge=True, compress=compress)
     if report:
         from bench.report import build_report
 

@@ -152,15 +152,16 @@ def merge_examples(run_dirs: list[Path], out_dir: Path, limit: int) -> None:
         write_examples(out_dir / "examples" / r, arrays)
 
 
-def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False) -> pd.DataFrame:
-    """Write ``out_dir/results.csv`` and ``out_dir/run.json`` from finished run directories:
-    one run (or shard) directory, or with ``merge`` every shard of one run."""
+def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False, compress: bool = False) -> pd.DataFrame:
+    """Write ``out_dir/results.csv`` (``.csv.gz`` with ``compress``) and ``out_dir/run.json``
+    from finished run directories: one run (or shard) directory, or with ``merge`` every shard
+    of one run."""
     manifests = [read_json(d / "manifest.json") for d in run_dirs]
     manifest = merge_manifests(manifests) if merge else manifests[0]
     rows, cells, models, ckpts = collect(run_dirs)
     if len(run_dirs) > 1 or run_dirs[0] != out_dir:
         merge_examples(run_dirs, out_dir, manifest["config"]["run"]["examples"])
-    write_results(rows, out_dir / "results.csv")
+    write_results(rows, out_dir / ("results.csv.gz" if compress else "results.csv"))
     run = dict(manifest)
     run.setdefault("shards", [manifest.get("shard")])
     run.pop("shard", None)

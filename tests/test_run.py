@@ -145,3 +145,12 @@ def test_refuses_to_mix_runs_in_one_directory(full, suite, tmp_path):
     other = load_suite("smoke", [f'run.cache_dir="{suite.run.cache_dir}"', "run.seed=1"])
     with pytest.raises(BenchError, match="--force"):
         run_suite(other, out=out, progress=False, report=False)
+
+
+def test_publish_one_run_compressed(full, tmp_path):
+    import gzip
+
+    out = merge_runs([full], tmp_path / "published", report=False, compress=True)
+    assert gzip.decompress((out / "results.csv.gz").read_bytes()) == (full / "results.csv").read_bytes()
+    assert (out / "run.json").is_file() and (out / "examples" / "inputs.npz").is_file()
+    assert not (out / "cells").exists()
