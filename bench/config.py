@@ -49,6 +49,15 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return path, value
 
 
+def parse_key_values(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": 1, "c": "x"}`` (flat keys, values as in :func:`parse_override`)."""
+    out: dict[str, Any] = {}
+    for text in items:
+        path, value = parse_override(text)
+        out[".".join(path)] = value
+    return out
+
+
 def apply_overrides(table: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """Return a deep copy of ``table`` with each ``a.b=c`` override applied."""
     out = json.loads(json.dumps(table))

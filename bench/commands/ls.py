@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from bench.config import parse_key_values
 from bench.registry import REGISTRIES, Entry
 
 HELP = "list registered datasets, models, methods or metrics"
@@ -32,16 +33,6 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
-def _filters(items: list[str]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for it in items:
-        from bench.config import parse_override
-
-        path, value = parse_override(it)
-        out[".".join(path)] = value
-    return out
-
-
 def table(what: str, filters: dict[str, object] | None = None) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a registry listing (used by the CLI and the README generator)."""
     cols = COLUMNS[what]
@@ -62,6 +53,6 @@ def render(header: list[str], rows: list[list[str]], markdown: bool) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    header, rows = table(args.what, _filters(args.where))
+    header, rows = table(args.what, parse_key_values(args.where))
     print(render(header, rows, args.markdown))
     return 0

@@ -7,6 +7,7 @@ import argparse
 import shlex
 import sys
 
+from bench.config import parse_key_values
 from bench.errors import BenchError
 
 HELP = "train a model into the checkpoint cache (or retrain the shipped zoo with --zoo)"
@@ -26,16 +27,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="torch device to train on (default cpu)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def _params(items: list[str]) -> dict[str, object]:
-    from bench.config import parse_override
-
-    out: dict[str, object] = {}
-    for it in items:
-        path, value = parse_override(it)
-        out[".".join(path)] = value
-    return out
 
 
 def _keep_freed_memory() -> None:
@@ -82,7 +73,7 @@ def main(args: argparse.Namespace) -> int:
     for name in args.models:
         card = with_epochs(get_card(name), args.epochs)
         path, meta, trained = ensure_trained(
-            card, dataset=args.data, params=_params(args.data_param) or None, seed=args.seed,
+            card, dataset=args.data, params=parse_key_values(args.data_param) or None, seed=args.seed,
             cache_dir=args.cache_dir, force=args.force, progress=not args.no_progress, command=command,
             device=args.device)
         state = "trained" if trained else "already cached, nothing trained"
