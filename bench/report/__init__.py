@@ -9,6 +9,7 @@ the saved example maps); ``snnxai report RUN_DIR`` calls it, and so does the end
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -34,11 +35,19 @@ DATASET_FIGURES = (
 
 
 def _save(fig: object, path: Path, out: list[tuple[str, Path]], caption: str) -> None:
+    """Write ``fig`` as a 256-colour PNG (a quarter of the RGBA size; the committed report
+    embeds every figure twice, as a file and in report.html)."""
     if fig is None:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=figures.DPI, metadata={"Software": None})
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=figures.DPI)
     plt.close(fig)
+    img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB").quantize(256, dither=Image.Dither.NONE)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    write_atomic(path, buf.getvalue())
     out.append((caption, path))
 
 

@@ -29,7 +29,8 @@ def _image(arr: np.ndarray) -> np.ndarray:
 
 
 def _show_input(ax, inputs: dict, j: int, title: str = "") -> None:
-    ax.imshow(_image(inputs["image"][j]), cmap="gray" if inputs["image"].shape[1] == 1 else None)
+    ax.imshow(_image(inputs["image"][j]), cmap="gray" if inputs["image"].shape[1] == 1 else None,
+              interpolation="nearest")
     if "mask" in inputs:
         ax.contour(inputs["mask"][j].astype(float), levels=[0.5], colors="white", linewidths=0.8)
     ax.set_title(title, fontsize=7)
@@ -38,10 +39,11 @@ def _show_input(ax, inputs: dict, j: int, title: str = "") -> None:
 def _overlay(ax, inputs: dict | None, j: int, heat: np.ndarray) -> None:
     if inputs is not None:
         ax.imshow(_image(inputs["image"][j]).mean(-1) if inputs["image"].shape[1] > 1
-                  else _image(inputs["image"][j]), cmap="gray")
-        ax.imshow(np.asarray(heat, np.float32), cmap=CMAP, alpha=0.55, vmin=0, vmax=1)
+                  else _image(inputs["image"][j]), cmap="gray", interpolation="nearest")
+        ax.imshow(np.asarray(heat, np.float32), cmap=CMAP, alpha=0.55, vmin=0, vmax=1,
+                  interpolation="nearest")
     else:
-        ax.imshow(np.asarray(heat, np.float32), cmap=CMAP, vmin=0, vmax=1)
+        ax.imshow(np.asarray(heat, np.float32), cmap=CMAP, vmin=0, vmax=1, interpolation="nearest")
 
 
 def _off(ax) -> None:
