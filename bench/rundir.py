@@ -170,5 +170,9 @@ def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False, compress:
     run["cost"] = [c for cell in cells for c in cell["cost"]]
     run["skipped"] = manifest["skipped_cells"] + manifest["skipped_metrics"]
     run["n_rows"] = int(len(rows))
+    if merge:  # keep the wall times the runs measured (per shard when there are several)
+        times = [read_json(d / "run.json").get("timing") for d in run_dirs if (d / "run.json").is_file()]
+        if times:
+            run["timing"] = times[0] if len(times) == 1 else {"shards": times}
     write_atomic(out_dir / "run.json", dump_json(run))
     return rows

@@ -154,3 +154,4 @@ def test_publish_one_run_compressed(full, tmp_path):
     assert gzip.decompress((out / "results.csv.gz").read_bytes()) == (full / "results.csv").read_bytes()
     assert (out / "run.json").is_file() and (out / "examples" / "inputs.npz").is_file()
     assert not (out / "cells").exists()
+    assert json.loads((out / "run.json").read_text())["timing"] == json.loads((full / "run.json").read_text())["timing"]
