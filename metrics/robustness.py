@@ -38,9 +38,10 @@ from metrics._ssim import spearman, ssim
 from metrics.base import ScoreInput, Scores
 from metrics.localization import default_tolerance, pointing_game
 
-#: Default budgets (x 1/255): where the zoo models differ. PGD-10 on the first 256 shapes test
-#: samples (generator v2; python -m bench.attacks.sweep): vgg5_ann 99.2/97.3/78.5/21.5% and
-#: vgg5_snn_t8 87.9/78.1/53.9/14.8% accuracy at 1/2/4/8.
+#: Default budgets (x 1/255): where the zoo models differ. PGD-10 accuracy at 1/2/4/8 on the
+#: first 128 shapes test samples (`python -m bench.attacks.sweep --n 128 --eps 1 2 4 8 --eot 1 8`):
+#: vgg5_ann 98.4/96.9/78.1/26.6%, vgg5_snn_t8 88.3/76.6/57.8/13.3%, vgg5_snn_t8_poisson
+#: 87.5/78.1/61.7/21.1% without EOT and 86.7/74.2/57.0/14.8% with EOT over 8 encodings.
 EPS_255 = (1.0, 2.0, 4.0, 8.0)
 ATTACK_REF = "Madry et al. 2018 (PGD); Athalye et al. 2018 (EOT)"
 STABILITY_REF = "Ghorbani et al. 2019"

@@ -160,3 +160,11 @@ def test_cache_shares_and_separates():
     assert calls == ["a", "b", "a"]
     cache.clear_cache()
     assert cache.cache_size() == 0
+
+
+def test_sweep_on_the_shipped_ann():
+    from bench.attacks.sweep import accuracy_sweep
+
+    df = accuracy_sweep(["vgg5_ann"], n=4, eps_255=[0.0, 64.0], eot=[1, 8], steps=2)
+    assert list(df["eot"]) == [1, 1]  # a deterministic model is attacked without EOT
+    assert (df["adv_acc"] <= df["clean_acc"]).all() and df["adv_acc"].iloc[0] == df["clean_acc"].iloc[0]
