@@ -76,6 +76,7 @@ class Runner:
         self.times: dict[str, float] = {}
         self.models: dict[str, torch.nn.Module] = {}
         self.keys: dict[str, dict] = {}
+        self.example_inputs: dict[str, np.ndarray] | None = None
 
     def timed(self, stage: str, t0: float) -> float:
         dt = time.perf_counter() - t0
@@ -203,12 +204,13 @@ def run_suite(suite: Any, out: str | Path | None = None, shard: Shard = Shard(),
     if force:
         clear_outputs(out_dir)
     rundir.write_atomic(out_dir / "manifest.json", rundir.dump_json(manifest))
-    if getattr(runner, "example_inputs", None):
+    if runner.example_inputs is not None:
         rundir.write_examples(out_dir / "examples" / "inputs.npz", runner.example_inputs)
     runner.run()
     t0 = time.perf_counter()
     rundir.assemble([out_dir], out_dir)
     runner.timed("assemble", t0)
+    finalize_timing(out_dir, runner.times, time.perf_counter() - t_start)  # the report shows it
     if report and shard.count == 1:
         from bench.report import build_report
 
