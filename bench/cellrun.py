@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 import torch
 
 from bench import rundir
+from bench.attacks.cache import tensor_digest
 from bench.config import config_hash
 from bench.plan import Cell
 from bench.registry import METRICS
@@ -28,13 +30,30 @@ if TYPE_CHECKING:
 
 @dataclasses.dataclass(frozen=True)
 class View:
-    """Batch i (or its first samples, ``rows``) with its explanation and an explainer."""
+    """Batch i (or its first samples, ``rows``) with its explanation and explainers.
+
+    ``explain_full(model, x)`` re-runs the cell's method on ``model`` for input ``x`` (same
+    params, layer, target, seed) and returns the whole :class:`~bench.explain.Explanation`,
+    memoized per (model, x): the metrics' ``explain_fn`` (time-aggregated maps ``[B, H, W]``)
+    and ``step_fn(s)`` (step s's maps, for per-time-step metrics) read the same explanation,
+    so scoring T steps does not re-explain T times."""
 
     i: int
     rows: torch.Tensor | None
     batch: Any
     expl: Any
+    explain_full: Any
     explain_fn: Any
+    _steps: dict = dataclasses.field(default_factory=dict)
+
+    def step_fn(self, s: int) -> Any:
+        """``(model, x) -> [B, H, W]`` maps of time step ``s``. One closure per (view, step):
+        :func:`bench.attacks.cache.attacked_maps` tells explanation jobs apart by what their
+        function captures, so these must be closures over this view, never shared methods."""
+        if s not in self._steps:
+            full = self.explain_full
+            self._steps[s] = lambda model, x: full(model, x).steps[s]
+        return self._steps[s]
 
 
 class CellRun:
@@ -45,6 +64,7 @@ class CellRun:
         self.model = runner.model(cell.model)
         self.cost: dict[tuple[str, str], dict] = {}
         self.frames: list[pd.DataFrame] = []
+        self.adv: list[dict] = []   # attacked example pairs per batch (see attacked_examples)
         self.layer = ""
 
     def targets(self) -> list[torch.Tensor]:
@@ -111,6 +131,7 @@ class CellRun:
                 if views[limit] is not None:
                     self.counted("score", metric, lambda: self.score_batch(metric, i, views[limit], mm))
                 bar.update(1)
+            self.attacked_examples(i, views, e, t, params, mcard, mm)
         bar.close()
         self.save_examples(expls)
         self.write()
@@ -132,12 +153,52 @@ class CellRun:
                 steps=None if e.steps is None else e.steps[:, rows],
                 steps_degenerate=None if e.steps is None else e.steps_degenerate[:, rows])
 
-        def explain_fn(model: Any, x: torch.Tensor) -> torch.Tensor:
-            """The same method, params, layer and target on ``model`` for input ``x``."""
-            return explain_batch(c.method, params, model, mcard, dataclasses.replace(b, x=x),
-                                 target=t, seed=r.seed, post=r.suite.postprocess).maps
+        memo: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {x digest: expl}
 
-        return View(i, rows, b, e, explain_fn)
+        def explain_full(model: Any, x: torch.Tensor) -> Any:
+            """The same method, params, layer and target on ``model`` for input ``x``."""
+            key = tensor_digest(x)
+            per_model = memo.setdefault(model, {})
+            if key not in per_model:
+                per_model[key] = explain_batch(c.method, params, model, mcard, dataclasses.replace(b, x=x),
+                                               target=t, seed=r.seed, post=r.suite.postprocess)
+            return per_model[key]
+
+        return View(i, rows, b, e, explain_full, lambda model, x: explain_full(model, x).maps)
+
+    def attacked_examples(self, i: int, views: dict, e: Any, t: torch.Tensor, params: Any, mcard: Any,
+                          mm: Any) -> None:
+        """The gallery's clean-vs-attacked pairs for the example samples of batch i: the inputs
+        the first stability ("attacked") metric of the plan compared (the same cached attacks,
+        crafted white-box on the method's model) and the method's maps for them."""
+        r, k = self.r, self.r.suite.run.examples
+        name = next((m for m in r.plan.metrics("explanation") if METRICS.get(m).meta.get("attacked")), None)
+        pos = np.asarray(r.batch_pos[i])
+        if name is None or not (pos < k).any():
+            return
+        from bench.data.base import denormalize
+        from metrics.robustness import attacked_inputs
+
+        limit = r.suite.limits.get(name)
+        # the view the metric scored (its attacks are cached) when it holds every example sample
+        v = views.get(limit) if limit is None or limit >= k else self.view(i, e, t, k, params, mcard)
+        if v is None:
+            return
+        ds, mp = r.plan.dataset, r.suite.metrics[name]
+        xs = attacked_inputs(mm, v.batch, mp, r.seed, tuple(ds.mean), tuple(ds.std))
+        pv = pos if v.rows is None else pos[v.rows.cpu().numpy()]
+        sel = torch.as_tensor(np.flatnonzero(pv < k), device=v.batch.x.device)
+        full = [v.explain_full(mm, x) for x in xs]
+        with torch.no_grad():
+            preds = [mm(x, sample_id=v.batch.sample_id, seed=r.seed).argmax(1)[sel] for x in xs]
+        rec = {"position": pv[sel.cpu().numpy()], "sample_id": v.batch.sample_id[sel],
+               "points": np.asarray(mp.epsilons, np.float64),
+               "maps": torch.stack([f.maps[sel] for f in full]),
+               "image": torch.stack([denormalize(x[sel], ds.mean, ds.std).clamp(0, 1) for x in xs]),
+               "pred": torch.stack(preds)}
+        if full[0].steps is not None:
+            rec["steps"] = torch.stack([f.steps[:, sel] for f in full])
+        self.adv.append(rec)
 
     def limit_rows(self, i: int, limit: int | None) -> tuple[bool, torch.Tensor | None]:
         """(skip, rows): batch i's samples at run positions < ``limit`` (rows None = all)."""
@@ -152,11 +213,11 @@ class CellRun:
     def score_batch(self, metric: str, i: int, v: View, mm: Any) -> None:
         """Metric ``metric`` on a view's maps (and on each step's maps if per-time-step)."""
         entry, e = METRICS.get(metric), v.expl
-        maps = [(None, e.maps, e.degenerate)]
+        maps = [(None, e.maps, e.degenerate, v.explain_fn)]
         if entry.meta.get("per_timestep") and e.steps is not None:
-            maps += [(s, e.steps[s], e.steps_degenerate[s]) for s in range(e.steps.shape[0])]
-        for step, m, deg in maps:
-            inp = self.score_input(entry, v.batch, m, deg, mm, v.explain_fn)
+            maps += [(s, e.steps[s], e.steps_degenerate[s], v.step_fn(s)) for s in range(e.steps.shape[0])]
+        for step, m, deg, fn in maps:
+            inp = self.score_input(entry, v.batch, m, deg, mm, fn)
             self.add_rows(metric, i, entry.obj(inp, self.r.suite.metrics[metric]), step, deg, v.rows)
 
     def score_input(self, entry: Any, b: Any, maps: torch.Tensor, deg: torch.Tensor | None,
@@ -173,7 +234,8 @@ class CellRun:
             model_fn=(lambda x, sid: model(x, sample_id=sid, seed=seed)) if "model" in needs else None,
             model=model if "model" in needs else None,
             method_model=mm if "explainer" in needs else None,
-            explain_fn=explain_fn if "explainer" in needs else None)
+            explain_fn=explain_fn if "explainer" in needs else None,
+            load_model=self.r.model if "model" in needs else None)
 
     # -- model-scope cells ----------------------------------------------------------------
     def run_model_scope(self) -> None:
@@ -230,7 +292,26 @@ class CellRun:
                   "pred": torch.cat(self.preds).cpu().numpy()[sel]}
         if expls[0].steps is not None:
             arrays["steps"] = torch.cat([e.steps for e in expls], 1).cpu().numpy()[:, sel].astype(np.float16)
+        if self.adv and sum(len(a["position"]) for a in self.adv) == len(sel):
+            arrays.update(self.attacked_arrays())
         rundir.write_examples(self.r.out / "examples" / self.cell.model / f"{self.cell.method}.npz", arrays)
+
+    def attacked_arrays(self) -> dict[str, np.ndarray]:
+        """The method npz's ``adv_*`` arrays (sample axis 1; steps ``[E, T, n, H, W]``), and
+        ``examples/<method_model>/attacked.npz`` (the attacked inputs and the predictions of the
+        model they were crafted on; identical for every cell on that model)."""
+        cat = lambda key, axis: torch.cat([a[key] for a in self.adv], axis).cpu().numpy()
+        pos = np.concatenate([a["position"] for a in self.adv])
+        f16 = lambda a: a.astype(np.float16)
+        rundir.write_examples(
+            self.r.out / "examples" / self.cell.method_model / "attacked.npz",
+            {"position": pos, "sample_id": cat("sample_id", 0), "points": self.adv[0]["points"],
+             "image": f16(cat("image", 1)),
+             "pred": cat("pred", 1).astype(np.int64)})
+        out = {"adv_points": self.adv[0]["points"], "adv_maps": f16(cat("maps", 1))}
+        if "steps" in self.adv[0]:
+            out["adv_steps"] = f16(cat("steps", 2))
+        return out
 
     def write(self) -> None:
         c, r = self.cell, self.r

@@ -121,7 +121,7 @@ class Runner:
             # trained on the suite's dataset (its train split): the zoo for the shipped shapes
             # models, else the checkpoint cache (training on a miss)
             self.models[name] = load_model(name, device=self.device, train_if_missing=True,
-                                           progress=self.progress, seed=self.seed,
+                                           progress=self.progress, seed=self.suite.run.model_seed,
                                            cache_dir=self.suite.run.cache_dir or None,
                                            dataset=self.suite.data.dataset,
                                            params=self.suite.data.params or None,
@@ -174,7 +174,7 @@ def checkpoint_info(name: str, model: torch.nn.Module, suite: Any) -> dict[str, 
     card = model.card if hasattr(model, "card") else None
     if card is not None:
         data = data_config(card, suite.data.dataset, suite.data.params or None)
-        path = zoo_match(card, data, suite.run.seed)
+        path = zoo_match(card, data, suite.run.model_seed)
         if path is not None:
             return {"sha256": read_meta(path)["sha256"], "path": f"bench/zoo/{path.name}", "source": "zoo"}
     return {"sha256": sha256_state_dict(model), "path": None, "source": "state_dict"}

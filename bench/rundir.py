@@ -9,6 +9,7 @@ Layout::
     cells/<model>/<method>.json   its cost and skip record; written last, so it marks the cell done
     cells/<model>/_model_scope.*  the model-scope metrics of that model (method empty)
     examples/inputs.npz, examples/<model>/<method>.npz   a few samples' maps for the gallery
+    examples/<model>/attacked.npz                        their attacked inputs (stability metrics)
     results.csv, run.json         assembled once every planned cell is done
     report/                       written by :mod:`bench.report`
 
@@ -144,12 +145,23 @@ def merge_examples(run_dirs: list[Path], out_dir: Path, limit: int) -> None:
         parts = [load_npz(d / "examples" / r) for d in run_dirs if (d / "examples" / r).is_file()]
         parts.sort(key=lambda z: int(z["position"][0]))
         arrays = {}
-        for k in parts[0]:
-            axis = 1 if k == "steps" else 0  # steps are [T, k, H, W]
-            arrays[k] = np.concatenate([z[k] for z in parts], axis=axis)
+        axes = {k: sample_axis(r, k) for k in parts[0]}
+        for k, axis in axes.items():
+            arrays[k] = parts[0][k] if axis is None else np.concatenate([z[k] for z in parts], axis=axis)
         order = np.argsort(arrays["position"], kind="stable")[:limit]
-        arrays = {k: (v[:, order] if k == "steps" else v[order]) for k, v in arrays.items()}
+        arrays = {k: v if axes[k] is None else np.take(v, order, axis=axes[k]) for k, v in arrays.items()}
         write_examples(out_dir / "examples" / r, arrays)
+
+
+def sample_axis(rel: Path, key: str) -> int | None:
+    """The sample axis of an example array (None: not per sample, e.g. the attack budgets).
+
+    ``<method>.npz``: maps ``[n, H, W]``, steps ``[T, n, H, W]``, adv_maps ``[E, n, H, W]``,
+    adv_steps ``[E, T, n, H, W]``, adv_points ``[E]``; ``attacked.npz``: image ``[E, n, C, H, W]``,
+    pred ``[E, n]``, points ``[E]``; everything else ``[n, ...]``."""
+    if rel.name == "attacked.npz":
+        return {"image": 1, "pred": 1, "points": None}.get(key, 0)
+    return {"steps": 1, "adv_maps": 1, "adv_steps": 2, "adv_points": None}.get(key, 0)
 
 
 def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False, compress: bool = False) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 A suite has six tables::
 
-    [run]          name, seed, device, batch_size, n_samples, target, cache_dir, examples
+    [run]          name, seed, model_seed, device, batch_size, n_samples, target, cache_dir, examples
     [data]         dataset, split, and [data.params] for the dataset factory
     models = [...] model names (the probed models)
     [methods.X]    one table per method name -> that method's params dataclass (methods
@@ -35,10 +35,14 @@ class RunConfig:
     """How to run. ``n_samples``: the first n samples of the split (0 = all).
     ``target``: explain the ground-truth label or the probed model's prediction.
     ``cache_dir``: checkpoint/heatmap cache root ("" = the user cache; not hashed).
-    ``examples``: how many samples' maps are saved per (model, method) for the gallery."""
+    ``examples``: how many samples' maps are saved per (model, method) for the gallery.
+    ``seed``: the evaluation seed (sample encodings, random baselines, attack starts, bootstrap).
+    ``model_seed``: the training seed of the models (the shipped zoo is seed 0); separate from
+    ``seed`` so that re-running a suite under another seed evaluates the same trained models."""
 
     name: str = "suite"
     seed: int = 0
+    model_seed: int = 0
     device: Literal["cpu", "cuda"] = "cpu"
     batch_size: int = 64
     n_samples: int = 256
@@ -51,6 +55,8 @@ class RunConfig:
             raise ValueError("batch_size must be >= 1")
         if self.n_samples < 0 or self.examples < 0:
             raise ValueError("n_samples and examples must be >= 0")
+        if self.model_seed < 0:
+            raise ValueError("model_seed must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -53,6 +53,9 @@ class ScoreInput:
     data_mean / data_std: the dataset's per-channel normalization statistics
         (``x = (pixel - mean) / std``), for metrics whose substrate is defined in pixel space
         (e.g. the gray fill of the ``m4`` deletion preset), or None when unknown.
+    load_model: another registered model by name, resolved like the probed model (the run's
+        dataset, checkpoint cache and model seed), for metrics that need one (the transfer
+        attack's source); None outside a run (the metric then uses the default resolution).
     """
 
     maps: torch.Tensor
@@ -65,6 +68,7 @@ class ScoreInput:
     seed: int = 0
     data_mean: tuple[float, ...] | None = None
     data_std: tuple[float, ...] | None = None
+    load_model: Callable[[str], nn.Module] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ batch shares them. The warnings of the audit: :func:`bench.attacks.audit.audit_w
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Literal
+from typing import Callable, Literal, Sequence
 
 import torch
 from torch import nn
@@ -31,7 +31,7 @@ from bench.attacks import stability as st
 from bench.attacks.core import AttackSpec, eot_seeds, loss_grad, predict
 from bench.attacks.cache import attacked_maps, craft
 from bench.attacks.resolve import is_stochastic, load_source, norm_stats, transfer_source_name
-from bench.data.base import denormalize
+from bench.data.base import Batch, denormalize
 from bench.errors import BenchError
 from bench.registry import METRICS
 from metrics._ssim import spearman, ssim
@@ -148,7 +148,10 @@ def attack_success_whitebox(inp: ScoreInput, params: AttackParams) -> Scores:
 def attack_success_transfer(inp: ScoreInput, params: TransferParams) -> Scores:
     """``[B, E]``: crafted white-box on the source model, evaluated on the probed model."""
     b = inp.batch
-    src = load_source(transfer_source_name(inp.model, params.source), b.x.device, inp.seed)
+    name = transfer_source_name(inp.model, params.source)
+    # the runner's loader resolves the source like the probed model (suite dataset, cache,
+    # model seed); outside a run, the default resolution
+    src = inp.load_model(name) if inp.load_model is not None else load_source(name, b.x.device)
     spec = _spec(params, is_stochastic(src, b.x, b.sample_id, inp.seed))
     return _success(*_outcomes(inp, params, src, spec), params.epsilons)
 
@@ -180,23 +183,36 @@ def attack_zero_gradient(inp: ScoreInput, params: AttackParams) -> Scores:
 Compare = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def attacked_inputs(model: nn.Module, batch: Batch, params: AttackParams, seed: int = 0,
+                    data_mean: Sequence[float] | None = None, data_std: Sequence[float] | None = None
+                    ) -> list[torch.Tensor]:
+    """The inputs the stability metrics compare against: per eps of ``params``, ``batch.x``
+    attacked white-box on ``model`` with the ground-truth labels (EOT for Poisson input),
+    normalized like ``batch.x``: a list of E tensors ``[B, C, H, W]``. Cached
+    (:func:`bench.attacks.cache.craft`), so the metrics and the runner's gallery share them."""
+    mean, std = norm_stats(model, data_mean, data_std)
+    spec = _spec(params, is_stochastic(model, batch.x, batch.sample_id, seed))
+    return [craft(model, batch.x, batch.y, batch.sample_id, e, spec, mean, std, seed) for e in params.epsilons]
+
+
 def _stability(inp: ScoreInput, params: AttackParams, compare: Compare) -> Scores:
-    """``compare(clean maps, attacked maps)`` per eps: curve ``[B, E]``, values = NaN-mean over eps."""
-    m, b, seed = inp.method_model if inp.method_model is not None else inp.model, inp.batch, inp.seed
+    """``compare(clean maps, attacked maps)`` per eps: curve ``[B, E]``, values = NaN-mean over eps.
+
+    Per time step when the runner passes one step's maps and a step's ``explain_fn``."""
+    m = inp.method_model if inp.method_model is not None else inp.model
     if m is None or inp.explain_fn is None:
         raise BenchError("stability metrics need the method's model and explain_fn")
-    mean, std = norm_stats(m, inp.data_mean, inp.data_std)
-    spec = _spec(params, is_stochastic(m, b.x, b.sample_id, seed))
-    cols = []
-    for e in params.epsilons:
-        x_adv = craft(m, b.x, b.y, b.sample_id, e, spec, mean, std, seed)
-        cols.append(compare(inp.maps, attacked_maps(inp.explain_fn, m, x_adv)))
+    xs = attacked_inputs(m, inp.batch, params, inp.seed, inp.data_mean, inp.data_std)
+    cols = [compare(inp.maps, attacked_maps(inp.explain_fn, m, x_adv)) for x_adv in xs]
     curve = torch.stack(cols, 1).float()
     return Scores(values=torch.nanmean(curve, 1), curve=curve, points=tuple(params.epsilons))
 
 
-_STABLE = dict(category="robustness", output="curve", per_timestep=False, scope="explanation",
-               version="1", reference=STABILITY_REF)
+# per_timestep: temporal methods (SAM, SNN Grad-CAM) are also scored step by step, clean step s
+# against attacked step s (the paper's maps over time under attack). attacked: the metric
+# compares maps of :func:`attacked_inputs` (the runner's clean-vs-attacked gallery uses the same).
+_STABLE = dict(category="robustness", output="curve", per_timestep=True, scope="explanation",
+               version="1", reference=STABILITY_REF, attacked=True)
 
 
 @METRICS.register(summary="Spearman rank correlation of the clean and attacked maps vs eps",

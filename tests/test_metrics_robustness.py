@@ -119,7 +119,7 @@ def test_success_rates_and_transfer_from_itself(monkeypatch):
     assert torch.isnan(white.curve[~clean]).all() and not torch.isnan(white.curve[clean]).any()
     # transfer from an identical copy crafts the same examples: same success
     twin = Linear()
-    monkeypatch.setattr(rob, "load_source", lambda name, device, seed: twin)
+    monkeypatch.setattr(rob, "load_source", lambda name, device, seed=0: twin)
     trans = rob.attack_success_transfer(model_input(model, b), params(rob.TransferParams, source="copy"))
     assert torch.equal(torch.nan_to_num(trans.curve, -1), torch.nan_to_num(white.curve, -1))
     noise = rob.attack_success_noise(model_input(model, b), params())
@@ -252,7 +252,7 @@ class Net(nn.Module):
 
 def contract_score(name, rows, monkeypatch):
     net = Net()
-    monkeypatch.setattr(rob, "load_source", lambda n, device, seed: net)
+    monkeypatch.setattr(rob, "load_source", lambda n, device, seed=0: net)
     b = batch(4).select(rows)
     maps = b.x[:, 0].abs() / b.x[:, 0].abs().flatten(1).amax(1).view(-1, 1, 1)
     inp = ScoreInput(maps=maps, batch=b, model=net, method_model=net, seed=1, data_mean=MEAN, data_std=STD,

@@ -4,6 +4,7 @@ before any file is written."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -155,3 +156,65 @@ def test_publish_one_run_compressed(full, tmp_path):
     assert (out / "run.json").is_file() and (out / "examples" / "inputs.npz").is_file()
     assert not (out / "cells").exists()
     assert json.loads((out / "run.json").read_text())["timing"] == json.loads((full / "run.json").read_text())["timing"]
+
+
+def test_stability_per_time_step_equals_a_direct_computation(full, suite):
+    """The runner's per-step stability rows compare clean step s with attacked step s: recompute
+    them outside the runner (attack, SAM on both inputs, Spearman per step) for batch 0."""
+    import numpy as np
+    import torch
+
+    from bench.explain import explain_batch
+    from bench.models import get_card, load_model
+    from bench.plan import make_plan
+    from bench.run import Runner
+    from metrics._ssim import spearman
+    from metrics.robustness import attacked_inputs
+
+    runner = Runner(make_plan(suite), full, Shard(), progress=False)
+    runner.load_data()
+    b = runner.batches[0]                                   # 4 samples, inside the limit of 6
+    model = load_model("vgg5_snn_t8", cache_dir=suite.run.cache_dir, progress=False)
+    card, ds, params = get_card("vgg5_snn_t8"), runner.plan.dataset, suite.metrics["stability_spearman"]
+    (x_adv,) = attacked_inputs(model, b, params, suite.run.seed, tuple(ds.mean), tuple(ds.std))
+    expl = [explain_batch("sam", suite.methods["sam"], model, card, dataclasses.replace(b, x=x), target=b.y,
+                          seed=suite.run.seed, post=suite.postprocess) for x in (b.x, x_adv)]
+    df = pd.read_csv(full / "results.csv")
+    rows = df[(df["metric"] == "stability_spearman") & (df["method"] == "sam") & df["point"].notna()]
+    for s in range(8):
+        want = spearman(expl[0].steps[s], expl[1].steps[s]).numpy()
+        got = rows[rows["timestep"] == s].set_index("sample_id").loc[b.sample_id.tolist(), "value"]
+        assert np.allclose(got.to_numpy(), want, atol=1e-6, equal_nan=True), s
+    agg = rows[rows["timestep"].isna()].set_index("sample_id").loc[b.sample_id.tolist(), "value"]
+    assert np.allclose(agg.to_numpy(), spearman(expl[0].maps, expl[1].maps).numpy(), atol=1e-6)
+    # Grad-CAM on the ANN twin has no time steps: time-aggregated rows only
+    assert df.loc[(df["metric"] == "stability_spearman") & (df["method"] == "ann_gradcam"), "timestep"].isna().all()
+    assert torch.equal(b.x, runner.batches[0].x)             # the attack did not modify the batch
+
+
+def test_attacked_examples_are_saved_for_the_gallery(full, suite):
+    """sam.npz holds the attacked maps of the example samples; attacked.npz (per method model)
+    the attacked inputs, inside the budget, with that model's predictions."""
+    import numpy as np
+
+    from bench.rundir import load_npz
+
+    ex = full / "examples"
+    inputs, sam = load_npz(ex / "inputs.npz"), load_npz(ex / "vgg5_snn_t8" / "sam.npz")
+    k, eps = suite.run.examples, suite.metrics["stability_spearman"].epsilons
+    assert sam["adv_maps"].shape == (len(eps), k, 32, 32) and sam["adv_steps"].shape == (len(eps), 8, k, 32, 32)
+    assert np.allclose(sam["adv_points"], eps)
+    for model in ("vgg5_snn_t8", "vgg5_ann"):                # ann_gradcam's maps come from the twin
+        att = load_npz(ex / model / "attacked.npz")
+        assert att["image"].shape == (len(eps), k, 3, 32, 32) and att["pred"].shape == (len(eps), k)
+        assert np.array_equal(att["sample_id"], inputs["sample_id"])
+        diff = np.abs(att["image"].astype(np.float32) - inputs["image"].astype(np.float32))
+        assert diff.max() <= eps[0] + 2e-3 and diff.max() > eps[0] / 2   # float16 storage
+
+
+def test_another_evaluation_seed_uses_the_same_trained_models(suite, tmp_path):
+    """run.seed varies encodings and attacks, not the models: the zoo (model_seed 0) serves."""
+    other = load_suite("smoke", [f'run.cache_dir="{suite.run.cache_dir}"', "run.seed=3"])
+    out = run_suite(other, out=tmp_path / "seed3", progress=False, report=False)
+    run = json.loads((out / "run.json").read_text())
+    assert {c["source"] for c in run["checkpoints"].values()} == {"zoo"}

@@ -15,11 +15,11 @@ from bench.suite import Suite, load_suite, suite_names
 #: method/metric/model versions), so it must change only on purpose. If you changed the default
 #: suite (or a default of a params dataclass it uses) deliberately, update this value to the
 #: one the failing assertion prints, and say so in the commit message.
-DEFAULT_HASH = "b3243f5e3aac"
+DEFAULT_HASH = "772a081eee3c"
 
 
 def test_shipped_suites_load():
-    assert {"default", "smoke"} <= set(suite_names())
+    assert {"default", "smoke", "robustness"} <= set(suite_names())
     for name in suite_names():
         s = load_suite(name)
         assert isinstance(s, Suite) and s.run.name == name and s.models and s.methods and s.metrics
@@ -35,6 +35,20 @@ def test_default_suite_covers_every_method_and_the_metric_families():
     cats = {METRICS.get(k).meta["category"] for k in s.metrics}
     assert {"localization", "faithfulness", "sanity", "complexity", "robustness"} <= cats
     assert any(METRICS.get(k).meta.get("per_timestep") for k in s.metrics)
+
+
+def test_robustness_suite_measures_the_papers_claim_with_strong_attacks():
+    """Every SNN of the zoo, SAM vs Grad-CAM on the ANN twin, all stability metrics and the full
+    audit, PGD-10 with EOT-8 (the metric defaults) on the default epsilon grid."""
+    s = load_suite("robustness")
+    assert {"sam", "ann_gradcam"} <= set(s.methods)
+    stab = {k for k in METRICS.names() if METRICS.get(k).meta.get("attacked")}
+    audit = {"adversarial_accuracy", "attack_success_whitebox", "attack_success_transfer",
+             "attack_success_noise", "attack_zero_gradient"}
+    assert len(stab) == 5 and stab | audit <= set(s.metrics)
+    for k in stab | audit - {"attack_success_noise"}:
+        assert s.metrics[k].eot == 8 and (k == "attack_zero_gradient" or s.metrics[k].steps == 10), k
+    assert all(m != "vgg5_ann" for m in s.models)          # the twin enters through ann_gradcam
 
 
 def test_params_are_the_registered_dataclasses():

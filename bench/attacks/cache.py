@@ -23,7 +23,8 @@ MAX_ENTRIES_PER_MODEL = 256
 _CACHE: "weakref.WeakKeyDictionary[nn.Module, OrderedDict]" = weakref.WeakKeyDictionary()
 
 
-def _digest(*tensors: torch.Tensor) -> str:
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """A content hash of tensors (dtype, shape and bytes)."""
     h = hashlib.blake2b(digest_size=16)
     for t in tensors:
         t = t.detach().cpu().contiguous()
@@ -36,7 +37,7 @@ def craft(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sample_id: torch.T
           spec: AttackSpec, mean: Sequence[float], std: Sequence[float], seed: int = 0) -> torch.Tensor:
     """:func:`bench.attacks.core.attack`, memoized; returns a fresh tensor ``[B, C, H, W]``."""
     key = (spec, float(eps), int(seed), tuple(map(float, mean)), tuple(map(float, std)),
-           _digest(x, y, sample_id))
+           tensor_digest(x, y, sample_id))
     entries = _CACHE.setdefault(model, OrderedDict())
     if key in entries:
         entries.move_to_end(key)
@@ -109,7 +110,7 @@ def _job_entries(fn) -> dict:
 def attacked_maps(explain_fn, model: nn.Module, x_adv: torch.Tensor) -> torch.Tensor:
     """``explain_fn(model, x_adv)`` -> ``[B, H, W]``, memoized per (explanation job, model, x_adv)."""
     entries = _job_entries(explain_fn)
-    key = (id(model), _digest(x_adv))
+    key = (id(model), tensor_digest(x_adv))
     if key not in entries:
         entries[key] = explain_fn(model, x_adv).detach()
     return entries[key].clone()

@@ -82,9 +82,11 @@ def _load(name: str, device: str, seed: int) -> nn.Module:
 
 
 def load_source(name: str, device: torch.device, seed: int = 0) -> nn.Module:
-    """The transfer source model (eval mode), loaded once per (name, device, seed).
+    """The transfer source model (eval mode) outside a run, loaded once per (name, device, seed).
 
-    Same resolution as the runner (zoo, then ``$SNNXAI_CACHE`` or the user cache; training seed =
-    run seed) but never trains: a missing checkpoint is a BenchError naming the model.
+    The default resolution (the card's dataset; zoo, then ``$SNNXAI_CACHE`` or the user cache;
+    ``seed`` = the training seed, 0 for the zoo) but never trains: a missing checkpoint is a
+    BenchError naming the model. Inside a run, metrics get the runner's loader instead
+    (``ScoreInput.load_model``), which follows the suite's dataset, cache and model seed.
     """
     return _load(name, str(device), int(seed))
