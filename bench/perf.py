@@ -8,6 +8,11 @@ machine and reports the ratio, so the numbers transfer across machines:
 - ``deletion_vs_forward``: a deletion curve (stacked batches) against the bare forward passes of
   the same number of rows: the ideal overhead is 1.0 (the curve *is* its forward passes).
 - ``insertion_vs_forward``: the same for insertion.
+- ``--paper`` (:func:`run_paper`): the paper's setting (``vgg11_snn_t30``: VGG11, 64x64, T=30,
+  signed Poisson input; untrained weights, cost only) on a device: SAM, SNN Grad-CAM, a PGD-10
+  attack and a PGD-10 attack with EOT-8 against the model's own forward pass (the ideal for SAM is
+  about 1: it reads the spikes of one recorded forward), with the absolute times and the peak
+  device memory in the name.
 Timings are the best of ``repeats`` runs (the least disturbed by other load).
 """
 
@@ -104,6 +109,62 @@ def check_curve(kind: str, model_name: str = "vgg5_snn_t8", n_images: int = 16, 
     return PerfResult(f"{kind}_vs_forward ({model_name}, {n_images} images x {n_steps + 1} points)",
                       best_time(run_curve, repeats), best_time(forwards, repeats),
                       "overhead (ideal 1.0, lower is better)")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def check_paper(model_name: str = "vgg11_snn_t30", batch: int = 32, device: str = "cpu",
+                pgd_steps: int = 10, eot: int = 8, repeats: int = 2) -> list[PerfResult]:
+    """Explanation and attack cost at the paper's scale, as ratios to one forward pass of the
+    same batch. Untrained weights (``build_model``): cost does not depend on training."""
+    from bench.attacks.core import AttackSpec, attack
+    from bench.explain import explain_batch
+    from bench.data.base import Batch
+    from bench.models import build_model
+
+    dev = torch.device(device)
+    model = build_model(model_name).to(dev).eval()
+    card = model.card
+    g = torch.Generator().manual_seed(0)
+    size = card.input_size
+    x = torch.randn((batch, card.in_channels, size, size), generator=g).to(dev)
+    y = torch.randint(0, card.num_classes, (batch,), generator=g).to(dev)
+    ids = torch.arange(batch, device=dev)
+    b = Batch(x=x, y=y, sample_id=ids)
+    mean, std = (0.5,) * card.in_channels, (0.25,) * card.in_channels
+
+    def timed(fn: Callable[[], object]) -> float:
+        def run() -> None:
+            fn()
+            _sync(dev)
+        run()  # warm-up (cuDNN autotuning, allocator)
+        return best_time(run, repeats)
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(x, sample_id=ids)
+
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    t_fwd = timed(forward)
+    tag = f"{model_name}, {size}x{size}, T={card.T}, batch {batch}, {dev.type}"
+    jobs = {"sam": lambda: explain_batch("sam", None, model, card, b, target=y),
+            "snn_gradcam": lambda: explain_batch("snn_gradcam", None, model, card, b, target=y),
+            f"pgd{pgd_steps}": lambda: attack(model, x, y, ids, 4 / 255, AttackSpec(steps=pgd_steps), mean, std),
+            f"pgd{pgd_steps}_eot{eot}": lambda: attack(model, x, y, ids, 4 / 255,
+                                                      AttackSpec(steps=pgd_steps, eot=eot), mean, std)}
+    out = []
+    for name, fn in jobs.items():
+        t = timed(fn)
+        out.append(PerfResult(f"{name}_vs_forward ({tag}; {t / batch * 1e3:.1f} ms/image)", t, t_fwd,
+                              "overhead vs one forward pass (cost, lower is better)"))
+    peak = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else float("nan")
+    out.append(PerfResult(f"forward ({tag}; {t_fwd / batch * 1e3:.1f} ms/image, peak {peak:.1f} GiB)",
+                          t_fwd, t_fwd, "reference (ratio 1)"))
+    return out
 
 
 def run_all(quick: bool = False) -> list[PerfResult]:

@@ -21,3 +21,16 @@ def test_checks_return_positive_timings():
 def test_ratio_direction():
     assert PerfResult("a", 1.0, 4.0, "speed-up (higher is better)").ratio == 4.0
     assert PerfResult("b", 2.0, 1.0, "overhead (ideal 1.0)").ratio == 2.0
+
+
+def test_paper_scale_check_on_a_small_model():
+    """The --paper harness runs end to end (here on vgg5, CPU, tiny batch): one result per job,
+    ratios against the forward pass, SAM and the attacks really ran (positive times)."""
+    from bench.perf import check_paper
+
+    res = check_paper("vgg5_snn_t8_poisson", batch=2, pgd_steps=1, eot=2, repeats=1)
+    names = [r.name.split(" ")[0] for r in res]
+    assert names == ["sam_vs_forward", "snn_gradcam_vs_forward", "pgd1_vs_forward", "pgd1_eot2_vs_forward", "forward"]
+    assert all(r.ours_s > 0 and r.ratio > 0 for r in res)
+    # EOT-2 does twice the backward passes of the plain attack
+    assert res[3].ours_s > res[2].ours_s
