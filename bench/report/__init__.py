@@ -5,6 +5,7 @@ the saved example maps); ``snnxai report RUN_DIR`` calls it, and so does the end
 ``snnxai run``. Output layout::
 
     report/leaderboard.md  leaderboard.csv  leaderboard.tex  report.html  figures/*.png
+           audit.csv  paired_stability.csv   (only when the run has attack metrics)
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
-from bench.report import figures, gallery, leaderboard
+from bench.attacks.audit import SUCCESS
+from bench.report import figures, gallery, leaderboard, robustness
 from bench.report.data import ReportData, load_report_data
-from bench.report.html import board_html, frame_html, render
+from bench.report.html import board_html, esc, frame_html, render
 from bench.results import write_atomic
 
 #: (file stem, caption, figure function of (report data, dataset)), in report order
@@ -24,9 +27,7 @@ DATASET_FIGURES = (
     ("points", "Scores per metric", figures.fig_points),
     ("curves_faithfulness", "Deletion and insertion curves",
      lambda rd, d: figures.fig_curves(rd, d, "faithfulness")),
-    ("timesteps", "Localization per time step", figures.fig_timesteps),
-    ("curves_robustness", "Explanation stability under attack vs epsilon",
-     lambda rd, d: figures.fig_curves(rd, d, "robustness")),
+    ("timesteps", "Scores per time step", figures.fig_timesteps),
     ("curves_sanity", "Sanity: similarity to the maps of cascadingly randomized models",
      lambda rd, d: figures.fig_curves(rd, d, "sanity")),
     ("ranks", "Method ranks", figures.fig_ranks),
@@ -51,15 +52,54 @@ def _save(fig: object, path: Path, out: list[tuple[str, Path]], caption: str) ->
     out.append((caption, path))
 
 
-def dataset_sections(rd: ReportData, dataset: str, figdir: Path, ex: dict) -> list[tuple]:
-    """Models table, leaderboards and figures of one dataset, as HTML sections."""
-    overview: list[tuple[str, Path]] = []
-    _save(figures.fig_model_curves(rd, dataset), figdir / f"models_{dataset}.png", overview,
-          "Accuracy under attack and the attack audit")
+def audit_flags(table: pd.DataFrame, alpha: float) -> frozenset:
+    """``(model, metric, point)`` where the audit found the transfer or noise attack
+    significantly stronger than the white-box one (marked in the attack figure)."""
+    return frozenset((r.model, SUCCESS[other], r.point)
+                     for r in table.itertuples(index=False) for other in ("transfer", "noise")
+                     if getattr(r, f"p_{other}") < alpha)
+
+
+def robustness_section(rd: ReportData, dataset: str, figdir: Path, ex: dict, table: pd.DataFrame,
+                       paired: pd.DataFrame) -> tuple | None:
+    """Audit table, paired stability tables and the robustness figures of one dataset
+    (None when the run holds none of them)."""
+    table = table[table["dataset"] == dataset]
+    body = []
+    if len(table):
+        body += [f"<h3>Attack audit</h3><p class='note'>{esc(robustness.AUDIT_NOTE)}</p>",
+                 frame_html(robustness.audit_display(table))]
+    groups = robustness.paired_groups(paired[paired["dataset"] == dataset])
+    if groups:
+        body.append(f"<h3>Paired stability under attack</h3><p class='note'>{esc(robustness.paired_note(rd))}</p>")
+    for g in groups:
+        body += [f"<h4>{esc(robustness.paired_title(g))}</h4>", frame_html(robustness.paired_display(g))]
+    figs: list[tuple[str, Path]] = []
+    flags = audit_flags(table, robustness.alpha(rd))
+    _save(figures.fig_model_curves(rd, dataset, flags), figdir / f"models_{dataset}.png", figs,
+          "Accuracy under attack and attack success rates (white-box, transfer, noise) vs epsilon")
+    _save(figures.fig_curves(rd, dataset, "robustness"), figdir / f"curves_robustness_{dataset}.png", figs,
+          "Explanation stability under attack vs epsilon")
+    _save(figures.fig_stability_steps(rd, dataset), figdir / f"stability_steps_{dataset}.png", figs,
+          "Stability of the per-time-step maps under attack")
+    attacked = rd.attacked()
+    for model in gallery.attack_gallery_models(rd, ex):
+        _save(gallery.fig_attack_gallery(rd, model, ex, attacked), figdir / f"gallery_attack_{dataset}_{model}.png",
+              figs, f"Clean vs attacked: {model}")
+    if not body and not figs:
+        return None
+    return ("Robustness", "".join(body), figs)
+
+
+def dataset_sections(rd: ReportData, dataset: str, figdir: Path, ex: dict, table: pd.DataFrame,
+                     paired: pd.DataFrame) -> list[tuple]:
+    """Models table, leaderboards, robustness and figures of one dataset, as HTML sections."""
     models = leaderboard.model_table(rd)
-    sections = [("Models", frame_html(models) if len(models) else "", overview)]
+    sections = [("Models", frame_html(models) if len(models) else "", [])]
     sections += [(f"Leaderboard: {b.model} on {b.dataset}", board_html(b), [])
                  for b in leaderboard.boards(rd) if b.dataset == dataset]
+    robust = robustness_section(rd, dataset, figdir, ex, table, paired)
+    sections += [robust] if robust else []
     figs: list[tuple[str, Path]] = []
     for stem, caption, fn in DATASET_FIGURES:
         _save(fn(rd, dataset), figdir / f"{stem}_{dataset}.png", figs, caption)
@@ -77,13 +117,25 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     out_dir = Path(out) if out else Path(run_dir) / "report"
     figdir = out_dir / "figures"
     figures.setup_style()
-    write_atomic(out_dir / "leaderboard.md", leaderboard.markdown(rd, rd.run.get("command", "")))
+    table, warns, paired = robustness.audit_frame(rd), robustness.warnings(rd), robustness.paired_frame(rd)
+    write_atomic(out_dir / "leaderboard.md", leaderboard.markdown(
+        rd, rd.run.get("command", ""), robustness.markdown(rd, table, warns, paired)))
     write_atomic(out_dir / "leaderboard.csv", leaderboard.tidy(rd).to_csv(index=False, float_format="%.6g"))
     write_atomic(out_dir / "leaderboard.tex", leaderboard.latex(rd))
+    tables = (("audit.csv", table, robustness.has_audit(rd)), ("paired_stability.csv", paired, len(paired)))
+    for name, frame, keep in tables:
+        if keep:
+            write_atomic(out_dir / name, frame.to_csv(index=False, float_format="%.6g"))
+        else:  # a report rebuilt in place must not keep the tables of an earlier run
+            (out_dir / name).unlink(missing_ok=True)
     ex = rd.examples()
-    sections = [s for d in sorted(rd.results["dataset"].unique()) for s in dataset_sections(rd, d, figdir, ex)]
+    sections = [s for d in sorted(rd.results["dataset"].unique())
+                for s in dataset_sections(rd, d, figdir, ex, table, paired)]
     intro = (f"{rd.run['dataset']['n_samples']} samples of {rd.run['dataset']['name']}; "
              f"mean [95% bootstrap CI]; bold: best per column; {leaderboard.DAGGER}: significantly "
              "better than the next-ranked method (Wilcoxon signed-rank, Holm); baselines in italics.")
-    write_atomic(out_dir / "report.html", render(rd, sections, intro))
+    write_atomic(out_dir / "report.html", render(rd, sections, intro, robustness.warning_html(rd, warns)))
+    written = {p for _, _, figs in sections for _, p in figs}
+    for stale in set(figdir.glob("*.png")) - written:  # figures an earlier build wrote and this one did not
+        stale.unlink()
     return out_dir

@@ -21,6 +21,8 @@ from bench.results import read_results
 
 #: column order of the leaderboard, by metric category
 CATEGORY_ORDER = ("localization", "faithfulness", "sanity", "robustness", "complexity")
+#: stem of the attacked example inputs in ``examples/<method_model>/`` (not a method cell)
+ATTACKED = "attacked"
 
 
 @dataclasses.dataclass
@@ -88,14 +90,38 @@ class ReportData:
                       key=lambda p: (p[0], models.index(p[1]) if p[1] in models else len(models), p[1]))
 
     def examples(self) -> dict[str, Any]:
-        """``{"inputs": arrays, (model, method): arrays}`` of the saved example maps."""
+        """``{"inputs": arrays, (model, method): arrays}`` of the saved example maps.
+
+        A method cell may hold ``adv_points [E]``, ``adv_maps [E, n, H, W]`` and
+        ``adv_steps [E, T, n, H, W]`` (its maps of the attacked inputs); the attacked inputs
+        themselves are in :meth:`attacked`, not here."""
         root = self.run_dir / "examples"
         out: dict[Any, Any] = {}
         if (root / "inputs.npz").is_file():
             out["inputs"] = _npz(root / "inputs.npz")
         for p in sorted(root.glob("*/*.npz")):
-            out[(p.parent.name, p.stem)] = _npz(p)
+            if p.stem != ATTACKED:
+                out[(p.parent.name, p.stem)] = _npz(p)
         return out
+
+    def attacked(self) -> dict[str, dict[str, np.ndarray]]:
+        """``{method_model: arrays}`` of ``examples/<method_model>/attacked.npz``: ``points [E]``
+        (eps, pixel units), ``image [E, n, C, H, W]`` (crafted white-box on that model, pixel
+        units) and ``pred [E, n]`` (that model's prediction on it); samples as in inputs.npz."""
+        root = self.run_dir / "examples"
+        return {p.parent.name: _npz(p) for p in sorted(root.glob(f"*/{ATTACKED}.npz"))}
+
+    def method_model(self, model: str, method: str) -> str:
+        """The model ``method`` ran on when probing ``model`` (e.g. the ANN twin for
+        ``ann_gradcam``); ``model`` itself when the results do not say."""
+        r = self.results
+        mm = r.loc[(r["model"] == model) & (r["method"] == method), "method_model"].unique()
+        mm = [m for m in mm if m]
+        return str(mm[0]) if mm else model
+
+    def metric_params(self, metric: str) -> dict[str, Any]:
+        """The suite's parameters of ``metric`` from run.json (empty when it did not run)."""
+        return dict(self.run.get("config", {}).get("metrics", {}).get(metric) or {})
 
 
 def _npz(path: Path) -> dict[str, np.ndarray]:

@@ -45,10 +45,14 @@ def palette(rd: ReportData) -> dict[str, tuple]:
     return pal
 
 
+def _arrow(rd: ReportData, metric: str) -> str:
+    hib = rd.higher.get(metric)
+    return "" if hib is None else "↑" if hib else "↓"
+
+
 def _title(rd: ReportData, metric: str) -> str:
     """The metric's name with its direction arrow (as in the leaderboard)."""
-    hib = rd.higher.get(metric)
-    return f"{metric} {'' if hib is None else '↑' if hib else '↓'}"
+    return f"{metric} {_arrow(rd, metric)}"
 
 
 def _xscale(rd: ReportData, metric: str) -> tuple[float, str]:
@@ -179,9 +183,12 @@ def fig_timesteps(rd: ReportData, dataset: str) -> Figure | None:
     """Per-time-step scores of the temporal methods; dotted: the time-aggregated map's mean."""
     s = _sel(rd.summary, dataset=dataset)
     steps = s[s["timestep"].notna() & s["point"].isna()]
-    metrics = rd.metric_order(steps["metric"].unique())
+    # per-step stability under attack has its own figure (fig_stability_steps)
+    metrics = [k for k in rd.metric_order(steps["metric"].unique())
+               if rd.metric_meta.get(k, {}).get("category") != "robustness"]
     if not metrics:
         return None
+    steps = steps[steps["metric"].isin(metrics)]
     pal = palette(rd)
 
     def draw(ax: plt.Axes, model: str, k: str) -> None:
@@ -198,7 +205,7 @@ def fig_timesteps(rd: ReportData, dataset: str) -> Figure | None:
 
     fig, axes = panels(_models(rd, steps), metrics, (2.8, 2.2), draw)
     _legend(axes)
-    return finish(fig, f"{dataset}: localization per time step (dotted: time-aggregated map); one row per model",
+    return finish(fig, f"{dataset}: scores per time step (dotted: time-aggregated map); one row per model",
                   right=1.5)
 
 
@@ -247,24 +254,109 @@ def fig_agreement(rd: ReportData, dataset: str) -> Figure | None:
                   left=1.55, right=0.1, bottom=1.45)
 
 
-def fig_model_curves(rd: ReportData, dataset: str) -> Figure | None:
-    """Model-scope curve metrics (e.g. accuracy under attack vs epsilon), one line per model."""
+#: the model-scope attack curves: label, colour, line style (other model-scope curves: tab10, solid)
+ATTACK_STYLE = {
+    "adversarial_accuracy": ("accuracy under white-box attack", "black", "-"),
+    "attack_success_whitebox": ("white-box success", "tab:red", "--"),
+    "attack_success_transfer": ("transfer success (crafted on the twin)", "tab:blue", "--"),
+    "attack_success_noise": ("random-noise success (control)", "tab:gray", "--"),
+}
+
+
+def fig_model_curves(rd: ReportData, dataset: str, flags: frozenset = frozenset()) -> Figure | None:
+    """Accuracy under attack and the audit's success rates vs eps: one panel per model, one
+    line per model-scope curve metric (mean, 95% CI band; accuracy at eps 0 = clean).
+    ``flags``: ``(model, metric, point)`` where the audit found that attack significantly
+    stronger than the white-box one, marked with a red cross."""
     s = _sel(rd.summary, dataset=dataset, method="")
     s = s[s["point"].notna() & s["timestep"].isna()]
     metrics = rd.metric_order(s["metric"].unique())
     if not metrics:
         return None
-    pal = palette(rd)
-
-    def draw(ax: plt.Axes, _: str, k: str) -> None:
-        scale, xlabel = _xscale(rd, k)
-        for m in _models(rd, s):
-            g = _sel(s, metric=k, model=m)
+    models = _models(rd, s)
+    others = iter(sns.color_palette("tab10"))
+    style = {k: ATTACK_STYLE.get(k) or (k, next(others), "-") for k in metrics}
+    source = rd.metric_params("attack_success_transfer").get("source")
+    if source and "attack_success_transfer" in style:
+        style["attack_success_transfer"] = (f"transfer success (crafted on {source})",
+                                            *style["attack_success_transfer"][1:])
+    scale, xlabel = _xscale(rd, metrics[0])
+    ncols = min(5, len(models))
+    nrows = -(-len(models) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.9 * ncols + 2.9, 2.4 * nrows + 1.0), squeeze=False)
+    for n, ax in enumerate(axes.ravel()):
+        if n >= len(models):
+            ax.set_visible(False)
+            continue
+        model = models[n]
+        for k in metrics:
+            label, color, ls = style[k]
+            g = _sel(s, metric=k, model=model)
             if len(g):
-                _band(ax, g, "point", scale, marker="o", ms=3, label=m, color=pal.get(m))
-        ax.set_title(_title(rd, k))
+                _band(ax, g, "point", scale, label=f"{label} {_arrow(rd, k)}", color=color,
+                      linestyle=ls, marker="o", ms=3, lw=1.3)
+            for p in sorted(pt for (m, kk, pt) in flags if m == model and kk == k):
+                y = g.loc[np.isclose(g["point"].to_numpy(float), p), "mean"]
+                ax.scatter([p * scale] * len(y), y, marker="X", s=45, color="red", zorder=4,
+                           label="audit: stronger than white-box")
+        ax.set_title(model)
         ax.set_xlabel(xlabel)
-
-    fig, axes = panels([""], metrics, (3.2, 2.5), draw)
+        if s["mean"].dropna().between(0, 1).all():  # rates: the full [0, 1] range, so panels compare
+            ax.set_ylim(-0.03, 1.03)
+        if n % ncols == 0:
+            ax.set_ylabel("rate")
     _legend(axes)
-    return finish(fig, f"models on {dataset}", right=1.6)
+    return finish(fig, f"{dataset}: accuracy under attack and attack success rates vs epsilon (mean, 95% CI)",
+                  right=2.6, wspace=0.3)
+
+
+#: per-time-step stability panels show these metrics when present (else every one present)
+STEP_METRICS = ("stability_spearman", "stability_ssim")
+
+
+def fig_stability_steps(rd: ReportData, dataset: str) -> Figure | None:
+    """Stability of per-time-step maps under attack: x = time step, y = similarity of the clean
+    and attacked step-t maps, one line per eps (mean, 95% CI); dotted: the time-aggregated
+    map at the same eps. One row per model, one column per (metric, temporal method); the
+    methods of one metric share the y axis."""
+    s = _sel(rd.summary, dataset=dataset)
+    s = s[(s["method"] != "") & s["point"].notna()]
+    robust = [k for k in s["metric"].unique() if rd.metric_meta.get(k, {}).get("category") == "robustness"]
+    steps = s[s["timestep"].notna() & s["metric"].isin(robust)]
+    present = rd.metric_order(steps["metric"].unique())
+    metrics = [k for k in present if k in STEP_METRICS] or present
+    if not metrics:
+        return None
+    steps = steps[steps["metric"].isin(metrics)]
+    methods = [m for m in rd.method_order_all(dataset) if m in set(steps["method"])]
+    cols = [(k, m) for k in metrics for m in methods]
+    eps = np.sort(steps["point"].unique())
+    colors = dict(zip(eps, sns.color_palette("viridis", len(eps))))
+
+    def draw(ax: plt.Axes, model: str, col: tuple[str, str]) -> None:
+        k, method = col
+        g = _sel(s, model=model, method=method, metric=k)
+        for e in eps:
+            ge = g[np.isclose(g["point"].to_numpy(float), e)]
+            st = ge[ge["timestep"].notna()]
+            if len(st):
+                _band(ax, st, "timestep", color=colors[e], marker="o", ms=2.5, lw=1.2, label=f"eps {e * 255:.3g}/255")
+            agg = ge[ge["timestep"].isna()]
+            if len(st) and len(agg):
+                ax.axhline(float(agg["mean"].iloc[0]), color=colors[e], ls=":", lw=1)
+        ax.set_title(f"{method}: {_title(rd, k)}")
+        ax.set_xlabel("time step t")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+
+    fig, axes = panels(_models(rd, steps), cols, (2.6, 2.0), draw)
+    for row in axes:  # one y range per (model, metric), so the methods compare at a glance
+        for k in metrics:
+            group = [ax for ax, c in zip(row, cols) if c[0] == k and ax.has_data()]
+            if group:
+                lo = min(ax.get_ylim()[0] for ax in group)
+                hi = max(ax.get_ylim()[1] for ax in group)
+                for ax in group:
+                    ax.set_ylim(lo, hi)
+    _legend(axes)
+    return finish(fig, f"{dataset}: stability of per-time-step maps under attack (dotted: time-aggregated map); "
+                       "one row per model", right=1.4)

@@ -3,7 +3,7 @@
 ``fig_gallery``: one row per method, one column per example sample, the input (with the object
 outline) in the first row. ``fig_steps``: the per-time-step maps of the temporal methods of
 every model for the first example sample, as strips (the paper's "localization map at each
-time step").
+time step"). ``fig_attack_gallery``: clean vs attacked inputs and maps of a few methods.
 """
 
 from __future__ import annotations
@@ -37,9 +37,14 @@ def _show_input(ax, inputs: dict, j: int, title: str = "") -> None:
 
 
 def _overlay(ax, inputs: dict | None, j: int, heat: np.ndarray) -> None:
-    if inputs is not None:
-        ax.imshow(_image(inputs["image"][j]).mean(-1) if inputs["image"].shape[1] > 1
-                  else _image(inputs["image"][j]), cmap="gray", interpolation="nearest")
+    _overlay_on(ax, None if inputs is None else inputs["image"][j], heat)
+
+
+def _overlay_on(ax, image: np.ndarray | None, heat: np.ndarray) -> None:
+    """``heat`` ``[H, W]`` in [0, 1] over the gray version of ``image`` ``[C, H, W]`` (if any)."""
+    if image is not None:
+        img = _image(image)
+        ax.imshow(img.mean(-1) if img.ndim == 3 else img, cmap="gray", interpolation="nearest")
         ax.imshow(np.asarray(heat, np.float32), cmap=CMAP, alpha=0.55, vmin=0, vmax=1,
                   interpolation="nearest")
     else:
@@ -111,3 +116,116 @@ def fig_steps(rd: ReportData, ex: dict) -> Figure | None:
         axes[i, 0].set_ylabel(f"{key[0]}\n{key[1]}", fontsize=6, rotation=0, ha="right", va="center")
     return finish(fig, f"maps per time step (sample {int(ex[rows[0]]['sample_id'][0])})", left=1.5,
                   right=0.1, bottom=0.1, wspace=0.05, hspace=0.1)
+
+
+#: methods the clean-vs-attacked gallery shows when present (else every method with adv maps)
+ATTACK_METHODS = ("sam", "snn_gradcam", "ann_gradcam")
+#: at most this many example samples (rows) in the clean-vs-attacked gallery
+ATTACK_ROWS = 4
+
+
+def attack_methods(rd: ReportData, model: str, ex: dict) -> list[str]:
+    """Methods of ``model`` whose example cell holds maps of attacked inputs (``adv_maps``)."""
+    have = [m for m in rd.method_order(rd.run["dataset"]["name"], model) if "adv_maps" in ex.get((model, m), {})]
+    return [m for m in ATTACK_METHODS if m in have] or have
+
+
+def attack_gallery_models(rd: ReportData, ex: dict) -> list[str]:
+    """Models that get a clean-vs-attacked gallery: those with attacked maps, except a model
+    whose (method, method model) cells all show in another model's gallery (the ANN twin's
+    Grad-CAM appears in every SNN's gallery already), in the suite's model order."""
+    cells = {m: {(meth, rd.method_model(m, meth)) for meth in attack_methods(rd, m, ex)}
+             for m in rd.run.get("models", [])}
+    cells = {m: c for m, c in cells.items() if c}
+    names = list(cells)
+    return [m for i, m in enumerate(names)
+            if not any(cells[m] < cells[o] or (cells[m] == cells[o] and j < i) for j, o in enumerate(names) if o != m)]
+
+
+def _aligned(arr: dict | None, sample_id: np.ndarray, axes: dict[str, int | None]) -> dict | None:
+    """``arr`` with its per-sample arrays (sample axis ``axes.get(key, 0)``, None: not per
+    sample) in the order of ``sample_id``; unchanged when it has no ``sample_id`` or lacks
+    one of them (the run writes every example file in one order; this only guards it)."""
+    if arr is None or "sample_id" not in arr:
+        return arr
+    pos = {int(s): i for i, s in enumerate(arr["sample_id"])}
+    if not all(int(s) in pos for s in sample_id):
+        return arr
+    idx = np.array([pos[int(s)] for s in sample_id])
+    return {k: v if axes.get(k, 0) is None else np.take(v, idx, axis=axes.get(k, 0)) for k, v in arr.items()}
+
+
+def _eps_index(points: np.ndarray, eps: float) -> int:
+    """Index of ``eps`` in ``points`` (the largest point when it is not there)."""
+    points = np.asarray(points, float)
+    hit = np.flatnonzero(np.isclose(points, eps))
+    if len(hit):
+        return int(hit[0])
+    return int(np.nanargmax(points)) if np.isfinite(points).any() else len(points) - 1
+
+
+def fig_attack_gallery(rd: ReportData, model: str, ex: dict, attacked: dict) -> Figure | None:
+    """Clean vs attacked at the largest eps, one row per example sample. Per model a method
+    ran on (the probed SNN, its ANN twin for ``ann_*`` methods): the attacked input (crafted
+    white-box on that model, with its prediction), the perturbation (gray = 0, scaled to
+    +-eps), then each method's clean and attacked maps. ``attacked``: see
+    :meth:`~bench.report.data.ReportData.attacked`."""
+    methods = attack_methods(rd, model, ex)
+    if not methods:
+        return None
+    sid = ex[(model, methods[0])]["sample_id"]
+    inputs = _aligned(ex.get("inputs"), sid, {})
+    attacked = {src: _aligned(a, sid, {"image": 1, "pred": 1, "points": None}) for src, a in attacked.items()}
+    by_source: dict[str, list[str]] = {}
+    for m in methods:
+        by_source.setdefault(rd.method_model(model, m), []).append(m)
+    cols: list[tuple[str, object]] = []  # (column title, draw(ax, j) -> per-row title or "")
+
+    if inputs is not None:
+        def clean(ax, j, first=ex[(model, methods[0])]):
+            _show_input(ax, inputs, j)
+            return f"{_class_name(rd, int(inputs['label'][j]))}, pred {_class_name(rd, int(first['pred'][j]))}"
+        cols.append(("clean input", clean))
+    for source, ms in by_source.items():
+        adv = attacked.get(source)
+        e_adv = int(np.argmax(adv["points"])) if adv is not None else None
+        pts = ex[(model, ms[0])].get("adv_points", np.array([np.nan]))
+        eps = float(adv["points"][e_adv]) if adv is not None else float(np.max(pts))
+        if adv is not None:
+            def attacked_input(ax, j, adv=adv, e=e_adv):
+                img = np.asarray(adv["image"][e, j], np.float32)
+                ax.imshow(_image(img), cmap="gray" if img.shape[0] == 1 else None, interpolation="nearest")
+                return f"pred {_class_name(rd, int(adv['pred'][e, j]))}"
+            cols.append((f"attacked on {source}\neps {eps * 255:.3g}/255", attacked_input))
+            if inputs is not None:
+                def perturbation(ax, j, adv=adv, e=e_adv, eps=eps):
+                    delta = np.asarray(adv["image"][e, j], np.float32) - np.asarray(inputs["image"][j], np.float32)
+                    ax.imshow(_image(np.clip(0.5 + 0.5 * delta / eps, 0, 1)),
+                              cmap="gray" if delta.shape[0] == 1 else None, interpolation="nearest")
+                    return ""
+                cols.append(("perturbation\n(scaled to +-eps)", perturbation))
+        for m in ms:
+            arr = ex[(model, m)]
+            e_map = _eps_index(arr.get("adv_points", np.full(len(arr["adv_maps"]), np.nan)), eps)
+
+            def clean_map(ax, j, arr=arr):
+                _overlay(ax, inputs, j, arr["maps"][j])
+                return ""
+
+            def adv_map(ax, j, arr=arr, e=e_map, adv=adv, e_adv=e_adv):
+                _overlay_on(ax, None if adv is None else adv["image"][e_adv, j], arr["adv_maps"][e, j])
+                return ""
+            cols += [(f"{m}\nclean", clean_map), (f"{m}\nattacked", adv_map)]
+    k = min(ATTACK_ROWS, len(ex[(model, methods[0])]["adv_maps"][0]))
+    fig, axes = plt.subplots(k, len(cols), figsize=(1.2 * len(cols) + 0.5, 1.3 * k + 0.9), squeeze=False)
+    for j in range(k):
+        for c, (title, draw) in enumerate(cols):
+            sub = draw(axes[j, c], j)
+            head = title + "\n" if j == 0 else ""
+            axes[j, c].set_title(head + sub, fontsize=6)
+            _off(axes[j, c])
+        axes[j, 0].set_ylabel(f"sample {int(ex[(model, methods[0])]['sample_id'][j])}", fontsize=7)
+    finish(fig, f"{model}: clean vs attacked inputs and maps", left=0.45, right=0.1, bottom=0.1,
+           wspace=0.08, hspace=0.55 if k > 1 else 0.3)
+    fig.subplots_adjust(top=1 - 0.9 / fig.get_size_inches()[1])  # room for three-line column heads
+    return fig

@@ -22,6 +22,8 @@ th,td{border:1px solid #ddd;padding:.25em .5em;text-align:center;white-space:now
 th{background:#f4f4f4}td.name{text-align:left}tr.baseline td{color:#666;font-style:italic}
 td.best{font-weight:bold;background:#eef6ee}img{max-width:100%;margin:.5em 0;display:block}
 .meta td{text-align:left}.note{color:#555;font-size:.85em}
+.warn{border:2px solid #c0392b;background:#fdecea;padding:.5em 1em;margin:1em 0}
+.ok{border:1px solid #7a7;background:#eef6ee;padding:.5em 1em;margin:1em 0;font-size:.9em}
 """
 
 
@@ -97,11 +99,13 @@ def cost_frame(rd: ReportData) -> pd.DataFrame:
     return c[["model", "method", "wall_s", "forward_samples_per_sample", "backward_calls", "score_wall_s"]]
 
 
-def render(rd: ReportData, sections: list[tuple[str, str, list[tuple[str, Path]]]], intro: str) -> str:
-    """``sections``: (title, html body, [(caption, png path)])."""
+def render(rd: ReportData, sections: list[tuple[str, str, list[tuple[str, Path]]]], intro: str,
+           banner: str = "") -> str:
+    """``sections``: (title, html body, [(caption, png path)]); ``banner``: HTML shown right
+    under the intro (the attack audit's warnings)."""
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
              f"<title>snn-xai-bench report: {esc(rd.run['run_id'])}</title><style>{CSS}</style></head><body>",
-             f"<h1>snn-xai-bench: {esc(rd.run['suite'])}</h1>", f"<p class='note'>{intro}</p>"]
+             f"<h1>snn-xai-bench: {esc(rd.run['suite'])}</h1>", f"<p class='note'>{intro}</p>", banner]
     for title, body, figs in sections:
         parts.append(f"<h2>{esc(title)}</h2>{body}")
         for cap, p in figs:

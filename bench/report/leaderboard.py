@@ -120,8 +120,9 @@ def model_table(rd: ReportData) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def markdown(rd: ReportData, command: str = "") -> str:
-    """The whole leaderboard document."""
+def markdown(rd: ReportData, command: str = "", extra: list[str] | None = None) -> str:
+    """The whole leaderboard document; ``extra``: lines after the models table (the
+    robustness audit, :func:`bench.report.robustness.markdown`)."""
     run = rd.run
     parts = [f"# Leaderboard: {run['suite']} ({run['run_id']})", "",
              f"{run['dataset']['n_samples']} samples of `{run['dataset']['name']}` "
@@ -133,13 +134,14 @@ def markdown(rd: ReportData, command: str = "") -> str:
         parts += [f"Produced by `{command}`.", ""]
     mt = model_table(rd)
     if len(mt):
-        parts += ["## Models", "", _frame_markdown(mt), ""]
+        parts += ["## Models", "", frame_markdown(mt), ""]
+    parts += extra or []
     for b in boards(rd):
         parts += [f"## {b.model} on {b.dataset}", "", board_markdown(b), ""]
     return "\n".join(parts)
 
 
-def _frame_markdown(df: pd.DataFrame) -> str:
+def frame_markdown(df: pd.DataFrame) -> str:
     def fmt(v: object) -> str:
         return f"{v:.3f}" if isinstance(v, float) and np.isfinite(v) else ("-" if v is None or v != v else str(v))
 
