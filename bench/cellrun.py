@@ -196,8 +196,6 @@ class CellRun:
                "maps": torch.stack([f.maps[sel] for f in full]),
                "image": torch.stack([denormalize(x[sel], ds.mean, ds.std).clamp(0, 1) for x in xs]),
                "pred": torch.stack(preds)}
-        if full[0].steps is not None:
-            rec["steps"] = torch.stack([f.steps[:, sel] for f in full])
         self.adv.append(rec)
 
     def limit_rows(self, i: int, limit: int | None) -> tuple[bool, torch.Tensor | None]:
@@ -297,7 +295,7 @@ class CellRun:
         rundir.write_examples(self.r.out / "examples" / self.cell.model / f"{self.cell.method}.npz", arrays)
 
     def attacked_arrays(self) -> dict[str, np.ndarray]:
-        """The method npz's ``adv_*`` arrays (sample axis 1; steps ``[E, T, n, H, W]``), and
+        """The method npz's ``adv_*`` arrays (``adv_maps [E, n, H, W]``, ``adv_points [E]``), and
         ``examples/<method_model>/attacked.npz`` (the attacked inputs and the predictions of the
         model they were crafted on; identical for every cell on that model)."""
         cat = lambda key, axis: torch.cat([a[key] for a in self.adv], axis).cpu().numpy()
@@ -308,10 +306,9 @@ class CellRun:
             {"position": pos, "sample_id": cat("sample_id", 0), "points": self.adv[0]["points"],
              "image": f16(cat("image", 1)),
              "pred": cat("pred", 1).astype(np.int64)})
-        out = {"adv_points": self.adv[0]["points"], "adv_maps": f16(cat("maps", 1))}
-        if "steps" in self.adv[0]:
-            out["adv_steps"] = f16(cat("steps", 2))
-        return out
+        # time-aggregated maps only: per-step stability is in the results rows, and per-step
+        # attacked maps would triple the committed examples
+        return {"adv_points": self.adv[0]["points"], "adv_maps": f16(cat("maps", 1))}
 
     def write(self) -> None:
         c, r = self.cell, self.r

@@ -157,11 +157,11 @@ def sample_axis(rel: Path, key: str) -> int | None:
     """The sample axis of an example array (None: not per sample, e.g. the attack budgets).
 
     ``<method>.npz``: maps ``[n, H, W]``, steps ``[T, n, H, W]``, adv_maps ``[E, n, H, W]``,
-    adv_steps ``[E, T, n, H, W]``, adv_points ``[E]``; ``attacked.npz``: image ``[E, n, C, H, W]``,
+    adv_points ``[E]``; ``attacked.npz``: image ``[E, n, C, H, W]``,
     pred ``[E, n]``, points ``[E]``; everything else ``[n, ...]``."""
     if rel.name == "attacked.npz":
         return {"image": 1, "pred": 1, "points": None}.get(key, 0)
-    return {"steps": 1, "adv_maps": 1, "adv_steps": 2, "adv_points": None}.get(key, 0)
+    return {"steps": 1, "adv_maps": 1, "adv_points": None}.get(key, 0)
 
 
 def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False, compress: bool = False) -> pd.DataFrame:
