@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -142,7 +141,7 @@ class CellRun:
         from bench.explain import explain_batch
 
         r, c = self.r, self.cell
-        b = r.batches[i]
+        b, mm = r.batches[i], r.model(c.method_model)
         skip, rows = self.limit_rows(i, limit)
         if skip:
             return None
@@ -153,16 +152,22 @@ class CellRun:
                 steps=None if e.steps is None else e.steps[:, rows],
                 steps_degenerate=None if e.steps is None else e.steps_degenerate[:, rows])
 
-        memo: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {x digest: expl}
+        memo: dict[str, Any] = {}   # x digest -> explanation on the cell's own model
 
         def explain_full(model: Any, x: torch.Tensor) -> Any:
-            """The same method, params, layer and target on ``model`` for input ``x``."""
+            """The same method, params, layer and target on ``model`` for input ``x``.
+
+            Memoized only for the cell's own (method) model, whose weights are fixed for the
+            whole cell; other models are never memoized: the sanity checks' cascade mutates one
+            randomized copy in place from stage to stage, so object identity does not name weights."""
+            run = lambda: explain_batch(c.method, params, model, mcard, dataclasses.replace(b, x=x),
+                                        target=t, seed=r.seed, post=r.suite.postprocess)
+            if model is not mm:
+                return run()
             key = tensor_digest(x)
-            per_model = memo.setdefault(model, {})
-            if key not in per_model:
-                per_model[key] = explain_batch(c.method, params, model, mcard, dataclasses.replace(b, x=x),
-                                               target=t, seed=r.seed, post=r.suite.postprocess)
-            return per_model[key]
+            if key not in memo:
+                memo[key] = run()
+            return memo[key]
 
         return View(i, rows, b, e, explain_full, lambda model, x: explain_full(model, x).maps)
 

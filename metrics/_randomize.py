@@ -94,7 +94,9 @@ def _perturb_neuron(m: nn.Module, gen: torch.Generator) -> None:
 def cascade(model: nn.Module, x: torch.Tensor, sample_id: torch.Tensor, *, seed: int,
             weight_init: str = "default", randomize_neurons: bool = False,
             max_stages: int | None = None) -> Iterator[nn.Module]:
-    """Yield a deepcopy of ``model`` after each cumulative stage (top layer first).
+    """Yield a copy of ``model`` after each cumulative stage (top layer first): one deepcopy,
+    randomized further in place at each stage, so every yielded object is the same module
+    (consume each stage before advancing; do not key caches on its identity).
 
     Stage s's randomness is keyed by ``(seed, s, layer name)``; ``model`` itself is untouched.
     """

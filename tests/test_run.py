@@ -218,3 +218,32 @@ def test_another_evaluation_seed_uses_the_same_trained_models(suite, tmp_path):
     out = run_suite(other, out=tmp_path / "seed3", progress=False, report=False)
     run = json.loads((out / "run.json").read_text())
     assert {c["source"] for c in run["checkpoints"].values()} == {"zoo"}
+
+
+def test_model_randomization_stages_equal_a_direct_computation(full, suite):
+    """Each cascading stage is explained afresh (the cascade mutates one copy in place, so a
+    cache keyed on the module would repeat stage 1): the runner's rows equal the metric run
+    with a plain explainer, for Grad-CAM on the ANN twin (which the top layers do change)."""
+    import numpy as np
+
+    from bench.explain import explain_batch
+    from bench.models import get_card, load_model
+    from bench.plan import make_plan
+    from bench.run import Runner
+    from metrics.base import ScoreInput
+    from metrics.sanity import model_randomization
+
+    runner = Runner(make_plan(suite), full, Shard(), progress=False)
+    runner.load_data()
+    b = runner.batches[0]                                   # 4 samples = the metric's limit
+    ann, card = load_model("vgg5_ann", cache_dir=suite.run.cache_dir, progress=False), get_card("vgg5_ann")
+    explain = lambda model, x: explain_batch("ann_gradcam", suite.methods["ann_gradcam"], model, card,
+                                             dataclasses.replace(b, x=x), target=b.y, seed=suite.run.seed,
+                                             post=suite.postprocess).maps
+    inp = ScoreInput(maps=explain(ann, b.x), batch=b, method_model=ann, explain_fn=explain, seed=suite.run.seed)
+    want = model_randomization(inp, suite.metrics["model_randomization"]).curve.numpy()
+    df = pd.read_csv(full / "results.csv")
+    rows = df[(df["metric"] == "model_randomization") & (df["method"] == "ann_gradcam") & df["point"].notna()]
+    got = rows.pivot(index="sample_id", columns="point", values="value").loc[b.sample_id.tolist()].to_numpy()
+    assert got.shape == (4, 2) and np.allclose(got, want, atol=1e-6, equal_nan=True)
+    assert not np.allclose(got[:, 0], got[:, 1])            # the two stages differ
