@@ -119,8 +119,6 @@ def write_run(d, warn: bool, new_keys: bool = True) -> None:
         if new_keys:
             arr["adv_points"] = np.array(EPS)
             arr["adv_maps"] = rng.uniform(size=(E, k, 16, 16)).astype(np.float16)
-            if temporal:
-                arr["adv_steps"] = rng.uniform(size=(E, T, k, 16, 16)).astype(np.float16)
         write_examples(d / "examples" / model / f"{method}.npz", arr)
     if new_keys:
         for model in (ANN, SNN):

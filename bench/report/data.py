@@ -92,9 +92,9 @@ class ReportData:
     def examples(self) -> dict[str, Any]:
         """``{"inputs": arrays, (model, method): arrays}`` of the saved example maps.
 
-        A method cell may hold ``adv_points [E]``, ``adv_maps [E, n, H, W]`` and
-        ``adv_steps [E, T, n, H, W]`` (its maps of the attacked inputs); the attacked inputs
-        themselves are in :meth:`attacked`, not here."""
+        A method cell may hold ``adv_points [E]`` and ``adv_maps [E, n, H, W]`` (its
+        time-aggregated maps of the attacked inputs); the attacked inputs themselves are in
+        :meth:`attacked`, not here."""
         root = self.run_dir / "examples"
         out: dict[Any, Any] = {}
         if (root / "inputs.npz").is_file():
