@@ -127,6 +127,22 @@ def test_success_rates_and_transfer_from_itself(monkeypatch):
     assert torch.nansum(white.curve) >= torch.nansum(noise.curve)
 
 
+def test_transfer_source_comes_from_the_runners_loader(monkeypatch):
+    """Inside a run the source resolves through ScoreInput.load_model (the suite's dataset, cache
+    and model seed), never through the default resolution."""
+    cache.clear_cache()
+    model, b, asked = Linear(), batch(), []
+    monkeypatch.setattr(rob, "load_source", lambda *a, **k: pytest.fail("default resolution used"))
+
+    def loader(name):
+        asked.append(name)
+        return Linear()
+
+    inp = dataclasses.replace(model_input(model, b), load_model=loader)
+    rob.attack_success_transfer(inp, params(rob.TransferParams, source="the_twin"))
+    assert asked == ["the_twin"]
+
+
 def test_zero_gradient_model_is_flagged():
     b = batch()
     const, lin = Constant(), Linear()
