@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -22,8 +23,25 @@ PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "captum", "sciki
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+#: For runs from a copied working tree whose ``.git`` is missing or stale (a remote GPU machine
+#: gets a copy of the files): the commit the files were copied from, declared by the sender.
+SOURCE_COMMIT_ENV = "SNNXAI_SOURCE_COMMIT"
+
+
 def git_state(root: Path = REPO_ROOT) -> dict[str, Any]:
-    """``{"commit": sha or None, "dirty": bool or None}`` of the checkout holding the code."""
+    """``{"commit": sha or None, "dirty": bool or None}`` of the checkout holding the code.
+
+    With ``$SNNXAI_SOURCE_COMMIT`` set, that commit is recorded instead (``dirty`` None: the
+    sender vouches for a clean tree) with ``"declared": True``, and what the local ``.git``
+    says is kept as ``checkout_commit``."""
+    declared = os.environ.get(SOURCE_COMMIT_ENV, "").strip()
+    if declared:
+        return {"commit": declared, "dirty": None, "declared": True,
+                "checkout_commit": _git_state(root)["commit"]}
+    return _git_state(root)
+
+
+def _git_state(root: Path) -> dict[str, Any]:
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,

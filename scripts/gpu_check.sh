@@ -6,6 +6,8 @@
 #    paper's scale (vgg11_snn_t30, 64x64, T=30)
 # 3. the robustness suite on CUDA with N samples (default: the suite's 512), published as OUT/robustness.tgz
 #    (results.csv.gz, run.json, examples); the report is built from it with `snnxai report`.
+# The device gets a copy of the files whose .git may be stale: write `git rev-parse HEAD >
+# .gpu/COMMIT` before sending a clean tree, and run.json records that commit (declared).
 # captum is not on that image: a wheel in .gpu/wheels (pip download captum --no-deps) is installed
 # into /tmp for the run. Each step logs to OUT/<step>.log and the script goes on after a failure.
 set -uo pipefail
@@ -20,6 +22,7 @@ if ! $PY -c "import captum" 2>/dev/null; then
   export PYTHONPATH=/tmp/gpu-site:${PYTHONPATH:-}
 fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-}
+if [ -f .gpu/COMMIT ]; then export SNNXAI_SOURCE_COMMIT=$(cat .gpu/COMMIT); fi
 nvidia-smi -L
 $PY -c "import torch, captum; print('torch', torch.__version__, 'captum', captum.__version__, torch.cuda.get_device_name())"
 

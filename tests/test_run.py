@@ -247,3 +247,17 @@ def test_model_randomization_stages_equal_a_direct_computation(full, suite):
     got = rows.pivot(index="sample_id", columns="point", values="value").loc[b.sample_id.tolist()].to_numpy()
     assert got.shape == (4, 2) and np.allclose(got, want, atol=1e-6, equal_nan=True)
     assert not np.allclose(got[:, 0], got[:, 1])            # the two stages differ
+
+
+def test_declared_source_commit_for_copied_trees(monkeypatch):
+    """A copied tree (remote GPU machine) records the commit its sender declares, marked as
+    declared, and keeps what the local .git says beside it."""
+    from bench.provenance import SOURCE_COMMIT_ENV, git_state
+
+    local = git_state()
+    monkeypatch.setenv(SOURCE_COMMIT_ENV, "abc123")
+    declared = git_state()
+    assert declared == {"commit": "abc123", "dirty": None, "declared": True,
+                        "checkout_commit": local["commit"]}
+    monkeypatch.setenv(SOURCE_COMMIT_ENV, "")
+    assert git_state() == local
