@@ -305,3 +305,25 @@ def test_step_figure_values_and_timesteps_figure_excludes_stability(warned):
     assert all(len(v) == T and np.allclose(v, 0.1) for v in per_eps.values())
     ts = figures.fig_timesteps(rd, "shapes")
     assert {a.get_title() for a in ts.axes if a.get_title()} == {"loc ↑"}
+
+
+def test_better_needs_the_test_and_the_mean_ci_to_agree(tmp_path):
+    """A shift in location with a mean difference of about 0 (19 samples slightly better for
+    SAM, one much worse; mean +0.0001): Wilcoxon is significant, the CI of the mean spans 0, so
+    no side is called better; the clear com_shift difference keeps its winner."""
+    res = rows(warn=False, steps=False)
+    sel = (res["method"] == "sam") & (res["metric"] == "stability_spearman")
+    for e in EPS:
+        at = sel & np.isclose(res["point"], e)
+        base = res.loc[(res["method"] == "ann_gradcam") & (res["model"] == SNN)
+                       & (res["metric"] == "stability_spearman") & np.isclose(res["point"], e), "value"].to_numpy()
+        d = np.full(N, 0.01)
+        d[-1] = -0.01 * (N - 1) + 0.002                      # mean difference +0.0001
+        res.loc[at, "value"] = base + d
+    write_results(res, tmp_path / "results.csv")
+    (tmp_path / "run.json").write_text(json.dumps(run_json()))
+    p = paired_frame(load_report_data(tmp_path))
+    sp = p[p["metric"] == "stability_spearman"]
+    assert (sp["p_holm"] < 0.05).all() and (sp["ci_lo"] < 0).all() and (sp["ci_hi"] > 0).all()
+    assert (sp["diff_mean"] > 0).all() and (sp["better"] == "").all()
+    assert (p.loc[p["metric"] == "stability_com_shift", "better"] == "sam").all()

@@ -93,7 +93,8 @@ def paired_frame(rd: ReportData, pairs: tuple[tuple[str, str], ...] = PAIRS) -> 
     """:func:`bench.attacks.audit.paired_stability` of every pair in ``pairs`` on every model
     and stability metric, as one tidy table: ``dataset, model, metric, higher_is_better, a,
     a_model, b, b_model`` + the per-eps columns (``diff_mean`` = mean of a - b) + ``eps_255``
-    and ``better`` (the side whose mean is better at Holm p < alpha, else empty)."""
+    and ``better`` (the side whose mean is better, where the Holm-corrected Wilcoxon p < alpha
+    and the bootstrap CI of the mean difference excludes 0; else empty)."""
     cfg = rd.run.get("config", {}).get("report", {})
     n_boot, ci, seed = int(cfg.get("n_boot", 1000)), float(cfg.get("ci", 0.95)), int(rd.run.get("seed", 0))
     parts = []
@@ -107,7 +108,11 @@ def paired_frame(rd: ReportData, pairs: tuple[tuple[str, str], ...] = PAIRS) -> 
                 hib = rd.higher.get(metric, True)
                 sign = np.sign(t["diff_mean"].to_numpy(float)) * (1 if hib else -1)
                 winner = np.where(sign > 0, a[0], np.where(sign < 0, b[0], ""))
-                better = np.where(t["p_holm"].to_numpy(float) < alpha(rd), winner, "")
+                # both must agree: the Wilcoxon test is about location (it can be significant
+                # while the mean difference is ~0), the CI is about the mean that the table shows
+                lo, hi = t["ci_lo"].to_numpy(float), t["ci_hi"].to_numpy(float)
+                sure = (t["p_holm"].to_numpy(float) < alpha(rd)) & ((lo > 0) | (hi < 0))
+                better = np.where(sure, winner, "")
                 parts.append(t.assign(dataset=dataset, model=model, metric=metric, higher_is_better=hib,
                                       a=a[0], a_model=a[1], b=b[0], b_model=b[1],
                                       eps_255=t["point"] * 255.0, better=better))
@@ -168,7 +173,8 @@ def paired_note(rd: ReportData) -> str:
     return (f"paired over the same samples per eps; diff = a - b with {cfg.get('ci', 0.95):.0%} bootstrap CI "
             f"({cfg.get('n_boot', 1000)} resamples); Wilcoxon signed-rank, Holm over the eps of one metric; "
             f"↑ higher is better, ↓ lower is better (stability_com_shift: a smaller shift is more stable), "
-            f"so a negative diff favours a on ↓ metrics; better: the more stable side at Holm p < {alpha(rd):g}")
+            f"so a negative diff favours a on ↓ metrics; better: the more stable side where Holm p < {alpha(rd):g} "
+            f"and the CI of the mean difference excludes 0")
 
 
 def paired_groups(paired: pd.DataFrame) -> list[pd.DataFrame]:
