@@ -19,6 +19,8 @@ from bench.stats import bootstrap_ci, holm, wilcoxon_p
 SUCCESS = {"whitebox": "attack_success_whitebox", "transfer": "attack_success_transfer",
            "noise": "attack_success_noise"}
 ZERO_GRAD = "attack_zero_gradient"
+#: largest tolerated mean share of exactly-zero input gradients (above: vanishing gradients)
+ZERO_GRAD_MAX = 0.5
 ACCURACY = "adversarial_accuracy"
 
 
@@ -91,7 +93,7 @@ def zero_gradient_share(df: pd.DataFrame) -> pd.Series:
     return df[df["metric"] == ZERO_GRAD].groupby(["dataset", "model"])["value"].mean()
 
 
-def audit_warnings(df: pd.DataFrame, alpha: float = 0.05, zero_grad_max: float = 0.5) -> list[str]:
+def audit_warnings(df: pd.DataFrame, alpha: float = 0.05, zero_grad_max: float = ZERO_GRAD_MAX) -> list[str]:
     """Warnings that a model's robustness may be overestimated (gradient masking).
 
     - the transfer or noise attack succeeds significantly more often than the white-box attack

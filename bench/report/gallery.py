@@ -12,12 +12,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from pathlib import Path  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from bench.report.data import ReportData  # noqa: E402
+from bench.report.data import ATTACKED, ReportData  # noqa: E402
 from bench.report.figures import finish  # noqa: E402
+from bench.rundir import sample_axis  # noqa: E402
 
 CMAP = "jet"
 
@@ -142,17 +145,19 @@ def attack_gallery_models(rd: ReportData, ex: dict) -> list[str]:
             if not any(cells[m] < cells[o] or (cells[m] == cells[o] and j < i) for j, o in enumerate(names) if o != m)]
 
 
-def _aligned(arr: dict | None, sample_id: np.ndarray, axes: dict[str, int | None]) -> dict | None:
-    """``arr`` with its per-sample arrays (sample axis ``axes.get(key, 0)``, None: not per
-    sample) in the order of ``sample_id``; unchanged when it has no ``sample_id`` or lacks
-    one of them (the run writes every example file in one order; this only guards it)."""
+def _aligned(arr: dict | None, sample_id: np.ndarray, name: str) -> dict | None:
+    """``arr`` (the example file ``name``) with its per-sample arrays in the order of
+    ``sample_id`` (sample axes: :func:`bench.rundir.sample_axis`); unchanged when it has no
+    ``sample_id`` or lacks one of them (the run writes every example file in one order; this
+    only guards it)."""
     if arr is None or "sample_id" not in arr:
         return arr
     pos = {int(s): i for i, s in enumerate(arr["sample_id"])}
     if not all(int(s) in pos for s in sample_id):
         return arr
     idx = np.array([pos[int(s)] for s in sample_id])
-    return {k: v if axes.get(k, 0) is None else np.take(v, idx, axis=axes.get(k, 0)) for k, v in arr.items()}
+    axes = {k: sample_axis(Path(name), k) for k in arr}
+    return {k: v if axes[k] is None else np.take(v, idx, axis=axes[k]) for k, v in arr.items()}
 
 
 def _eps_index(points: np.ndarray, eps: float) -> int:
@@ -174,8 +179,8 @@ def fig_attack_gallery(rd: ReportData, model: str, ex: dict, attacked: dict) -> 
     if not methods:
         return None
     sid = ex[(model, methods[0])]["sample_id"]
-    inputs = _aligned(ex.get("inputs"), sid, {})
-    attacked = {src: _aligned(a, sid, {"image": 1, "pred": 1, "points": None}) for src, a in attacked.items()}
+    inputs = _aligned(ex.get("inputs"), sid, "inputs.npz")
+    attacked = {src: _aligned(a, sid, f"{ATTACKED}.npz") for src, a in attacked.items()}
     by_source: dict[str, list[str]] = {}
     for m in methods:
         by_source.setdefault(rd.method_model(model, m), []).append(m)

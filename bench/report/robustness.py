@@ -7,21 +7,18 @@ CSV (``audit.csv``, ``paired_stability.csv``) from the same frames, so they cann
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 
 from bench.attacks import audit
 from bench.report.data import ReportData
+from bench.report.html import esc
 from bench.report.leaderboard import ARROW, frame_markdown
 
 #: Paired comparisons ``(method a, method b)``: a on the probed model vs b on the model b ran
 #: on for that probe (``ann_gradcam``: the ANN twin). The paper's claim: SAM on the SNN is
 #: more stable under attack than Grad-CAM on its ANN twin.
 PAIRS = (("sam", "ann_gradcam"),)
-#: the audit's thresholds (see :func:`bench.attacks.audit.audit_warnings`)
-ZERO_GRAD_MAX = 0.5
 #: metrics whose suite parameters name the white-box attack, in order of preference
 WHITEBOX_METRICS = (audit.ACCURACY, audit.SUCCESS["whitebox"])
 
@@ -54,7 +51,7 @@ def has_audit(rd: ReportData) -> bool:
 
 def warnings(rd: ReportData) -> list[str]:
     """:func:`bench.attacks.audit.audit_warnings` at the report's alpha."""
-    return audit.audit_warnings(rd.results, alpha=alpha(rd), zero_grad_max=ZERO_GRAD_MAX)
+    return audit.audit_warnings(rd.results, alpha=alpha(rd), zero_grad_max=audit.ZERO_GRAD_MAX)
 
 
 def checked(rd: ReportData) -> str:
@@ -65,7 +62,7 @@ def checked(rd: ReportData) -> str:
     attack = f"{kind}, EOT {p.get('eot', '?')} on Poisson input" if p else "white-box attack"
     return (f"checked: per model and eps, white-box success ({attack}) against the transfer attack "
             f"and random-sign noise on the same samples (one-sided exact McNemar, alpha {alpha(rd):g}); "
-            f"share of exactly-zero input gradients <= {ZERO_GRAD_MAX:g}")
+            f"share of exactly-zero input gradients <= {audit.ZERO_GRAD_MAX:g}")
 
 
 # -- paired stability -----------------------------------------------------------------------
@@ -209,7 +206,7 @@ def warning_html(rd: ReportData, warns: list[str]) -> str:
     if not has_audit(rd):
         return ""
     if warns:
-        items = "".join(f"<li>{html.escape(w)}</li>" for w in warns)
+        items = "".join(f"<li>{esc(w)}</li>" for w in warns)
         return (f'<div class="warn"><b>Attack audit: {len(warns)} warning(s)</b> (robustness may be '
-                f"overestimated)<ul>{items}</ul><span class='note'>{html.escape(checked(rd))}</span></div>")
-    return f'<div class="ok"><b>No audit warnings</b> ({html.escape(checked(rd))})</div>'
+                f"overestimated)<ul>{items}</ul><span class='note'>{esc(checked(rd))}</span></div>")
+    return f'<div class="ok"><b>No audit warnings</b> ({esc(checked(rd))})</div>'
