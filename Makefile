@@ -1,4 +1,5 @@
-# The README's two commands: `make run` (the main job) and `make test`.
+# The README's two commands: `make run` (the main job) and `make test` (the fast tests;
+# `make test-slow` runs the tests marked slow, .ci/run both).
 # Both create .venv and install exactly what the project needs, once: the stamp file
 # is keyed by the content of pyproject.toml, so re-running installs nothing new.
 PYTHON ?= python3
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 SUITE  ?= default
 ARGS   ?=
 
-.PHONY: run test install perf clean readme
+.PHONY: run test test-slow install perf clean readme
 install: $(STAMP)
 
 $(PY):
@@ -25,8 +26,12 @@ $(STAMP): pyproject.toml | $(PY)
 run: $(STAMP)
 	$(VENV)/bin/snnxai run $(SUITE) $(ARGS)
 
+# ARGS come last: `make test ARGS="-m slow"` equals `make test-slow`
 test: $(STAMP)
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow $(ARGS)
 
 perf: $(STAMP)
 	$(VENV)/bin/snnxai perf $(ARGS)

@@ -22,12 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="snnxai", description="Benchmark visual explanations of spiking neural networks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            mod = importlib.import_module(f"bench.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"bench.commands.{name}":
-                continue  # not built yet
-            raise
+        mod = importlib.import_module(f"bench.commands.{name}")
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(_main=mod.main)

@@ -15,9 +15,10 @@ from torch import nn
 
 from bench.data.base import Batch
 from bench.errors import BenchError
-from bench.heatcache import HeatmapCache, state_fingerprint, tensor_digest
+from bench.heatcache import HeatmapCache
 from bench.models.card import ModelCard
 from bench.registry import METHODS, Entry
+from bench.store import state_digest, tensor_digest
 from methods.base import ExplainInput
 from methods.postprocess import PostprocessConfig, is_degenerate_after_policy, postprocess, reduce_time
 
@@ -111,7 +112,7 @@ def _raw_maps(entry: Entry, params: Any, model: nn.Module, card: ModelCard, batc
 
     if cache is None:
         return compute(batch, target)
-    keys = _cache_keys(entry, params, layer, batch, target, seed, model_key or state_fingerprint(model))
+    keys = _cache_keys(entry, params, layer, batch, target, seed, model_key or state_digest(model))
     sdim = 1 if entry.meta["temporal"] else 0  # the batch axis of a raw map
     found = [cache.get(k) for k in keys]
     missing = [b for b, v in enumerate(found) if v is None]
@@ -138,6 +139,17 @@ def explain_batch(method: str, params: Any, model: nn.Module, card: ModelCard, b
     check_compatible(entry, card)
     params = resolve_params(entry, params)
     name = resolve_layer(params, model, card, layer)
+    return explain_resolved(entry, params, name, model, card, batch, target=target, seed=seed, post=post,
+                            cache=cache, model_key=model_key)
+
+
+def explain_resolved(entry: Entry, params: Any, layer: str, model: nn.Module, card: ModelCard, batch: Batch, *,
+                     target: torch.Tensor, seed: int = 0, post: PostprocessConfig = PostprocessConfig(),
+                     cache: HeatmapCache | None = None, model_key: str = "") -> Explanation:
+    """:func:`explain_batch` for a method already checked against ``card`` with resolved
+    ``params`` (its params dataclass) and ``layer`` ("" = none): what the runner calls per
+    batch once the plan has resolved them."""
+    name = layer
     target = target.reshape(-1).long()
     if target.shape[0] != len(batch):
         raise BenchError(f"target has {target.shape[0]} entries for a batch of {len(batch)}")

@@ -1,70 +1,59 @@
 """On-disk cache of raw heatmaps, so metrics can be re-scored without re-explaining.
 
-One file per (sample, method configuration): the raw map ``[h, w]`` or ``[T, h, w]`` of that
-sample, stored with ``torch.save`` under a content-hash key. The key covers everything the map
-depends on: the model weights (checkpoint sha256, or a hash of the state dict), the method name,
-version and params, the layer, the sample id and the hash of its input tensor, the target class
-(label-dependent methods), the seed and :data:`CACHE_FORMAT`. Writes are atomic (temporary file
-in the same folder, then ``os.replace``), so concurrent runs never read half a file; an
-unreadable file is a miss.
+One entry of a :class:`bench.store.ContentStore` per (sample, method configuration): the raw
+map ``[h, w]`` or ``[T, h, w]`` of that sample, stored with ``torch.save`` under a content-hash
+key, with a sidecar holding its sha256. The key covers everything the map depends on: the model
+weights (checkpoint sha256, or :func:`bench.store.state_digest`), the method name, version and
+params, the layer, the sample id and the :func:`bench.store.tensor_digest` of its input, the
+target class (label-dependent methods), the seed and :data:`CACHE_FORMAT`. Writes are atomic,
+so concurrent runs never read half a file; a missing, damaged (sha256 mismatch) or unreadable
+entry is a miss, recomputed and rewritten by the caller -- never used.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from bench.config import canonical_json
+from bench.store import ContentStore, DamagedEntry, bytes_digest
 
 #: Bump when the stored layout or the meaning of a raw map changes for every method.
-CACHE_FORMAT = 1
+#: 2: every entry carries a sha256 sidecar (format 1 files had none).
+CACHE_FORMAT = 2
 
 
-def tensor_digest(t: torch.Tensor) -> str:
-    """sha256 of a tensor's dtype, shape and bytes (CPU, contiguous)."""
-    h = hashlib.sha256(f"{t.dtype}|{tuple(t.shape)}|".encode())
-    flat = t.detach().cpu().contiguous().reshape(-1)  # 0-d tensors cannot be viewed as bytes
-    h.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
-    return h.hexdigest()
-
-
-def state_fingerprint(model: nn.Module) -> str:
-    """sha256 over a model's state dict (names, shapes, values): the weights' identity."""
-    h = hashlib.sha256()
-    for name, value in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor_digest(value).encode())
-    return h.hexdigest()
-
-
-class HeatmapCache:
-    """Raw maps under ``root/<key[:2]>/<key>.pt``. ``hits`` / ``misses`` count lookups."""
+class HeatmapCache(ContentStore):
+    """Raw maps under ``root/<key[:2]>/<key>.pt`` (+ ``.json`` sidecar). ``hits``, ``misses`` and
+    ``damaged`` (misses whose entry existed but failed its sha256 check) count lookups."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root)
+        super().__init__(root, ".pt", fanout=True)
         self.hits = 0
         self.misses = 0
+        self.damaged = 0
 
     @staticmethod
     def key(parts: dict[str, Any]) -> str:
         """The content hash of a map's identity (plain data, hashed as canonical JSON)."""
-        return hashlib.sha256(canonical_json({**parts, "cache_format": CACHE_FORMAT}).encode()).hexdigest()
-
-    def path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.pt"
+        return bytes_digest(canonical_json({**parts, "cache_format": CACHE_FORMAT}).encode())
 
     def get(self, key: str) -> torch.Tensor | None:
-        p = self.path(key)
+        """The map stored under ``key``, or None (absent, damaged or not a tensor)."""
         try:
-            value = torch.load(p, map_location="cpu", weights_only=True)
-        except Exception:  # missing, truncated or foreign file: a miss (the next put repairs it)
-            value = None
+            entry = self.read(key)
+        except DamagedEntry:
+            self.damaged += 1
+            entry = None
+        value = None
+        if entry is not None:
+            try:
+                value = torch.load(io.BytesIO(entry[0]), map_location="cpu", weights_only=True)
+            except Exception:  # verified bytes that torch cannot read (a foreign writer): a miss
+                value = None
         if isinstance(value, torch.Tensor):
             self.hits += 1
             return value
@@ -72,13 +61,7 @@ class HeatmapCache:
         return None
 
     def put(self, key: str, value: torch.Tensor) -> None:
-        p = self.path(key)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-", suffix=".pt")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(value.detach().cpu().clone(), f)
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Store map ``value`` (any shape) under ``key``, replacing a damaged entry."""
+        buf = io.BytesIO()
+        torch.save(value.detach().cpu().clone(), buf)  # clone: a view would save its whole base
+        self.write(key, buf.getvalue())

@@ -4,22 +4,28 @@
 incompatible names, a missing data folder) before the runner writes a single file. It also
 decides what is skipped, with a reason: a method that cannot run on a model (an SNN-only
 method on an ANN), a metric whose needs the dataset cannot meet (no masks on CIFAR-10).
+Everything the runner needs about a cell or a metric is resolved here, once: the model a
+method runs on, its target layer, each metric's function, params, sample limit and needs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Callable
 
 from bench.config import config_hash, to_plain
 from bench.errors import BenchError
 from bench.registry import METHODS, METRICS
 
-#: metadata of methods and metrics copied into run.json (the report reads only run.json)
-METHOD_META = ("summary", "model_kind", "temporal", "needs_grad", "needs_label", "version",
-               "reference", "baseline")
-METRIC_META = ("summary", "category", "higher_is_better", "needs", "output", "per_timestep",
-               "scope", "version", "reference")
+if TYPE_CHECKING:
+    from torch import nn
+
+    from bench.data.base import ImageDataset
+    from bench.models.card import ModelCard
+    from bench.registry import Entry
+    from bench.shard import Shard
+    from bench.suite import Suite
+    from metrics.base import Scores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,31 +36,55 @@ class Cell:
     model: str
     method: str
     method_model: str
+    layer: str = ""   # the method's target layer on method_model ("" = none)
+
+    def record(self) -> dict[str, str]:
+        """The cell's identity as run.json lists it."""
+        return {"model": self.model, "method": self.method, "method_model": self.method_model}
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedMetric:
+    """A metric as the runner scores it. fn: the registered function, called as
+    ``fn(ScoreInput, params)`` (scope "explanation") or ``fn(ModelScoreInput, params)`` (scope
+    "model"). limit: score only the run's first ``limit`` samples (None = all). attacked: it
+    compares maps of attacked inputs and records them in the memo (the gallery shows them)."""
+
+    name: str
+    fn: Callable[..., Scores]
+    params: object
+    limit: int | None
+    needs: frozenset[str]
+    per_timestep: bool
+    attacked: bool
 
 
 @dataclasses.dataclass
 class Plan:
-    suite: Any
-    dataset: Any
+    suite: Suite
+    dataset: ImageDataset
     positions: list[int]          # dataset indices of the run's samples, in order
-    cards: dict[str, Any]         # probed models and method models
+    cards: dict[str, ModelCard]   # probed models and method models
     cells: list[Cell]
     skipped_cells: list[dict]
     metric_skips: dict[str, str]  # metric -> why the dataset cannot feed it
-    versions: dict[str, Any]
+    versions: dict[str, dict[str, object]]   # hashed into run_hash; run.json's "versions"
     config_hash: str
     run_hash: str
+    method_params: dict[str, object]           # method -> its params dataclass (None: none)
+    explanation_metrics: list[PlannedMetric]   # scored on every method's maps, suite order
+    model_metrics: list[PlannedMetric]         # scored once per probed model
 
     @property
     def run_id(self) -> str:
         return f"{self.suite.run.name}-{self.run_hash}"
 
-    def metrics(self, scope: str) -> list[str]:
-        """Metrics of ``scope`` ("explanation" or "model") that this dataset can feed."""
-        return [k for k in self.suite.metrics if k not in self.metric_skips
-                and METRICS.get(k).meta.get("scope", "explanation") == scope]
+    @property
+    def gallery_metric(self) -> PlannedMetric | None:
+        """The first attacked metric: the clean-vs-attacked gallery shows its attacked inputs."""
+        return next((m for m in self.explanation_metrics if m.attacked), None)
 
-    def manifest(self, shard: Any, command: str, sample_ids: list[int], positions: list[int]) -> dict:
+    def manifest(self, shard: Shard, command: str, sample_ids: list[int], positions: list[int]) -> dict:
         """The static part of run.json for this (shard of the) run."""
         from bench.provenance import device_info, git_state, package_versions
 
@@ -72,7 +102,10 @@ class Plan:
             "models": list(self.suite.models),
             # run.json is written with sorted keys; these keep the suite's order for the report
             "order": {"methods": list(self.suite.methods), "metrics": list(self.suite.metrics)},
-            "cells": [dataclasses.asdict(c) for c in self.cells],
+            # the specs' report roles (not hashed: no number depends on them)
+            "roles": {"methods": {k: METHODS.get(k).record("role") for k in self.suite.methods},
+                      "metrics": {k: METRICS.get(k).record("role") for k in self.suite.metrics}},
+            "cells": [c.record() for c in self.cells],
             "skipped_cells": self.skipped_cells,
             "skipped_metrics": [{"model": "", "method": "", "metric": k, "reason": r}
                                 for k, r in self.metric_skips.items()],
@@ -81,18 +114,7 @@ class Plan:
         }
 
 
-def _meta(entry: Any, keys: tuple[str, ...]) -> dict[str, Any]:
-    out = {k: entry.meta.get(k) for k in keys}
-    if "needs" in out:
-        out["needs"] = sorted(out["needs"] or ())
-    if "scope" in out:
-        out["scope"] = out["scope"] or "explanation"
-    if "baseline" in out:
-        out["baseline"] = bool(out["baseline"])
-    return to_plain(out)
-
-
-def metric_skip_reason(entry: Any, ds: Any, dataset: str) -> str | None:
+def metric_skip_reason(entry: Entry, ds: ImageDataset, dataset: str) -> str | None:
     """Why ``ds`` cannot feed metric ``entry`` (None if it can)."""
     needs = set(entry.meta["needs"])
     if "mask" in needs and not ds.has_masks:
@@ -102,7 +124,7 @@ def metric_skip_reason(entry: Any, ds: Any, dataset: str) -> str | None:
     return None
 
 
-def method_model_for(entry: Any, card: Any) -> tuple[str | None, str]:
+def method_model_for(entry: Entry, card: ModelCard) -> tuple[str | None, str]:
     """The model ``entry`` runs on when ``card``'s model is probed, or (None, reason)."""
     from bench.explain import check_compatible
     from bench.models import get_card
@@ -121,7 +143,28 @@ def method_model_for(entry: Any, card: Any) -> tuple[str | None, str]:
     return card.name, ""
 
 
-def check_fits(card: Any, ds: Any, dataset: str) -> None:
+def target_layer(params: object, card: ModelCard, built: dict[str, nn.Module]) -> str:
+    """The layer a method with ``params`` targets on the model of ``card``, checked against
+    the layers of that architecture ("" when the method targets none). ``built`` caches one
+    untrained instance per card (only its layer names are read)."""
+    from bench.explain import resolve_layer, uses_layer
+    from bench.models import build_model
+
+    if not uses_layer(params):
+        return ""
+    if card.name not in built:
+        built[card.name] = build_model(card)  # leaves the global RNG untouched
+    return resolve_layer(params, built[card.name], card, None)
+
+
+def planned_metric(name: str, suite: Suite) -> PlannedMetric:
+    spec = METRICS.get(name).spec
+    return PlannedMetric(name=name, fn=METRICS.get(name).obj, params=suite.metrics[name],
+                         limit=suite.limits.get(name), needs=frozenset(spec.needs),
+                         per_timestep=bool(spec.per_timestep), attacked=bool(spec.attacked))
+
+
+def check_fits(card: ModelCard, ds: ImageDataset, dataset: str) -> None:
     """A model can only be trained on / evaluated with data of its input shape and classes."""
     want = (card.num_classes, card.in_channels, card.input_size)
     have = (ds.num_classes, ds.channels, ds.image_size)
@@ -131,9 +174,10 @@ def check_fits(card: Any, ds: Any, dataset: str) -> None:
                          f"{have[0]} classes")
 
 
-def make_plan(suite: Any) -> Plan:
+def make_plan(suite: Suite) -> Plan:
     """Resolve ``suite`` (:class:`bench.suite.Suite`) into a :class:`Plan`; writes nothing."""
     from bench.data import get_dataset
+    from bench.explain import resolve_params
     from bench.models import get_card
 
     ds = get_dataset(suite.data.dataset, suite.data.split, suite.data.params)
@@ -141,7 +185,8 @@ def make_plan(suite: Any) -> Plan:
     if n == 0:
         raise BenchError(f"dataset {suite.data.dataset!r} split {suite.data.split!r} is empty")
     cards = {m: get_card(m) for m in suite.models}
-    cells, skipped = [], []
+    cells, skipped, built = [], [], {}  # built: an untrained model per card, for its layer names
+    method_params = {k: resolve_params(METHODS.get(k), p) for k, p in suite.methods.items()}
     for m in suite.models:
         for meth in suite.methods:
             mm, reason = method_model_for(METHODS.get(meth), cards[m])
@@ -149,20 +194,25 @@ def make_plan(suite: Any) -> Plan:
                 skipped.append({"model": m, "method": meth, "metric": "", "reason": reason})
                 continue
             cards.setdefault(mm, get_card(mm))
-            cells.append(Cell(m, meth, mm))
+            cells.append(Cell(m, meth, mm, target_layer(method_params[meth], cards[mm], built)))
     for card in cards.values():
         check_fits(card, ds, suite.data.dataset)
     metric_skips = {k: r for k in suite.metrics
                     if (r := metric_skip_reason(METRICS.get(k), ds, suite.data.dataset))}
-    if any(METRICS.get(k).meta.get("scope", "explanation") == "model"
-           for k in suite.metrics if k not in metric_skips):
+    scored = [planned_metric(k, suite) for k in suite.metrics if k not in metric_skips]
+    by_scope = {scope: [p for p in scored if METRICS.get(p.name).spec.scope == scope]
+                for scope in ("explanation", "model")}
+    if by_scope["model"]:
         cells += [Cell(m, "", "") for m in suite.models]
     versions = {
-        "methods": {k: _meta(METHODS.get(k), METHOD_META) for k in suite.methods},
-        "metrics": {k: _meta(METRICS.get(k), METRIC_META) for k in suite.metrics},
+        # the specs' identity fields (bench.registry.record): part of the run hash
+        "methods": {k: METHODS.get(k).record() for k in suite.methods},
+        "metrics": {k: METRICS.get(k).record() for k in suite.metrics},
         "models": {k: to_plain(c) for k, c in sorted(cards.items())},
     }
     chash = suite.config_hash()
     return Plan(suite=suite, dataset=ds, positions=list(range(n)), cards=cards, cells=cells,
                 skipped_cells=skipped, metric_skips=metric_skips, versions=versions,
-                config_hash=chash, run_hash=config_hash({"config": chash, "versions": versions}))
+                config_hash=chash, run_hash=config_hash({"config": chash, "versions": versions}),
+                method_params=method_params, explanation_metrics=by_scope["explanation"],
+                model_metrics=by_scope["model"])

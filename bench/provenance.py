@@ -1,4 +1,6 @@
-"""Provenance for run.json: git state, package versions, device, file hashes.
+"""Provenance for run.json: git state, package versions, device.
+
+Checkpoint hashes come with the model: :func:`bench.models.load.load_model_with_provenance`.
 
 Everything here is best-effort and never raises: a run outside a git checkout records
 ``commit: null`` rather than failing.
@@ -6,7 +8,6 @@ Everything here is best-effort and never raises: a run outside a git checkout re
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import platform
@@ -77,16 +78,3 @@ def device_info(device: str) -> dict[str, Any]:
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
     return info
-
-
-def sha256_state_dict(module: torch.nn.Module) -> str:
-    """Hex sha256 over a module's state_dict (names, dtypes, shapes and raw bytes, in order).
-
-    Used when the model module does not report its checkpoint file's hash.
-    """
-    h = hashlib.sha256()
-    for name, t in module.state_dict().items():
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()

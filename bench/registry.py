@@ -3,12 +3,25 @@
 An object exists in the suite because its module registers it with one decorator that
 carries all its metadata::
 
-    @METHODS.register(summary="Spike Activation Map", model_kind="snn", temporal=True)
+    @METHODS.register(summary="Spike Activation Map", model_kind="snn", temporal=True, ...)
     def sam(inp, params): ...
 
-The registry name is the function name (or ``name=`` for objects without one). Duplicates are
-rejected, unknown names get a "did you mean" answer, and listings can be filtered by metadata.
-CLI listings, README tables and test parametrizations are all derived from here.
+The registry name is the function name (or ``name=`` for objects without one, or for one
+algorithm registered under several public names). Duplicates are rejected, unknown names get
+a "did you mean" answer, and listings can be filtered by metadata. CLI listings, README
+tables, run.json and test parametrizations are all derived from here.
+
+Methods and metrics carry a typed spec (:class:`MethodSpec`, :class:`MetricSpec`): the one
+list of their metadata fields. Registering builds the spec, so a missing, unknown or
+ill-typed field fails at import time. Each field says where run.json records it
+(:func:`record`):
+
+- ``identity`` fields go to ``run.json["versions"]`` and into the run's hash: changing one
+  (a new version, another summary) names a different run;
+- ``role`` fields go to ``run.json["roles"]``: how the report presents the object (its part
+  in the attack audit, its plot style, the methods it is compared with). No number depends
+  on them, so they are not hashed;
+- ``params`` (a type) is not recorded; the suite's parameter values are, in ``config``.
 """
 
 from __future__ import annotations
@@ -17,22 +30,191 @@ import dataclasses
 import difflib
 import importlib
 import pkgutil
-from typing import Any, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, Generic, Iterator, Literal, TypeVar, get_args
 
+from bench.config import to_plain
 from bench.errors import BenchError, UnknownNameError
+
+ModelKind = Literal["snn", "ann", "any"]
+MetricOutput = Literal["scalar", "curve"]
+MetricScope = Literal["explanation", "model"]
+#: a metric's part in the attack-strength audit (:mod:`bench.attacks.audit`): accuracy under
+#: the white-box attack, success rates of the white-box, transfer and random-noise attacks,
+#: and the share of exactly-zero input gradients
+AuditRole = Literal["accuracy", "whitebox", "transfer", "noise", "zero_gradient"]
+AUDIT_ROLES: tuple[str, ...] = get_args(AuditRole)
+#: what a metric may need besides the maps; the runner skips a metric whose needs it cannot meet
+NEEDS = frozenset({"mask", "box", "model", "explainer"})
+#: the documented metric categories in the report's column order; a metric may name another
+#: category (it is reported after these)
+METRIC_CATEGORIES = ("localization", "faithfulness", "sanity", "robustness", "complexity")
+
+Part = Literal["identity", "role"]
+
+
+def _field(part: Part, column: bool = False, **kw: Any) -> Any:
+    """A spec field recorded in run.json's ``part`` (see the module doc); ``column``: a
+    column of ``snnxai ls`` and of the README tables."""
+    return dataclasses.field(metadata={"record": part, "column": column}, **kw)
+
+
+def columns(spec: type) -> tuple[str, ...]:
+    """The fields of spec type ``spec`` that listings show, besides name and summary."""
+    return tuple(f.name for f in dataclasses.fields(spec) if f.metadata.get("column"))
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(what)
+
+
+def _check_common(spec: MethodSpec | MetricSpec) -> None:
+    _check(isinstance(spec.summary, str) and bool(spec.summary.strip()), "summary must be a non-empty string")
+    _check(isinstance(spec.version, str) and bool(spec.version), "version must be a non-empty string")
+    _check(isinstance(spec.reference, str) and bool(spec.reference.strip()),
+           "reference must name the paper (or say what the object is)")
+    p = spec.params
+    _check(p is None or (isinstance(p, type) and dataclasses.is_dataclass(p) and p.__dataclass_params__.frozen),
+           "params must be a frozen dataclass type or None")
 
 
 @dataclasses.dataclass(frozen=True)
-class Entry:
-    """A registered object and its metadata.
+class PlotStyle:
+    """How the report draws a model-scope curve metric (accuracy and success rates vs eps).
 
-    ``params`` (optional metadata) is a frozen dataclass type holding the object's tunable
-    parameters; ``make_params`` builds it from a config table with type checks.
+    label: the legend text. color / linestyle: matplotlib colour and line style.
+    param_label: the label to use instead when the run sets every suite parameter this
+    format string names (e.g. ``"transfer success (crafted on {source})"``); "" = none.
+    """
+
+    label: str
+    color: str
+    linestyle: str = "-"
+    param_label: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSpec:
+    """Metadata of an explanation method (see :mod:`methods.base` for the contract).
+
+    model_kind: the model the method runs on: "snn", "ann" (the ANN twin of a probed SNN) or
+        "any" (model-free baselines). temporal: returns one map per SNN time step
+        (``[T, B, h, w]``) instead of ``[B, h, w]``. needs_grad / needs_label: uses
+        backward passes / the class to explain. version: bump when the maps change.
+    reference: the paper. baseline: a baseline every suite gets (shown in italics, last).
+    params: the frozen dataclass of its tunable parameters (None: none).
+    compare_with: report role: methods whose stability under attack the report compares with
+        this one's, paired on the same samples (this method on the probed model vs the other
+        on the model it runs on for that probe, e.g. SAM on an SNN vs Grad-CAM on its twin).
+    attack_gallery: report role: shown in the clean-vs-attacked gallery (when none of a
+        model's methods is, the gallery shows every method with attacked maps).
+    """
+
+    summary: str = _field("identity")
+    model_kind: ModelKind = _field("identity", column=True)
+    temporal: bool = _field("identity", column=True)
+    needs_grad: bool = _field("identity", column=True)
+    needs_label: bool = _field("identity", column=True)
+    version: str = _field("identity", column=True)
+    reference: str = _field("identity")
+    baseline: bool = _field("identity", default=False)
+    params: type | None = None
+    compare_with: tuple[str, ...] = _field("role", default=())
+    attack_gallery: bool = _field("role", default=False)
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        _check(self.model_kind in get_args(ModelKind), f"model_kind must be one of {get_args(ModelKind)}")
+        for k in ("temporal", "needs_grad", "needs_label", "baseline", "attack_gallery"):
+            _check(isinstance(getattr(self, k), bool), f"{k} must be a bool")
+        _check(isinstance(self.compare_with, tuple) and all(isinstance(m, str) for m in self.compare_with),
+               "compare_with must be a tuple of method names")
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricSpec:
+    """Metadata of a metric (see :mod:`metrics.base` for the contract).
+
+    category: the family the report groups it in (:data:`METRIC_CATEGORIES`, or a new one).
+    higher_is_better: its direction. needs: subset of :data:`NEEDS`. output: "scalar" or
+    "curve" (scores over points: deletion fraction, eps, randomization stage).
+    per_timestep: the runner also scores each time step's maps of temporal methods.
+    scope: "explanation" (scored for every method's maps) or "model" (once per model,
+    independent of any method; rows have an empty method). version: bump when scores change.
+    reference: the paper. params: the frozen dataclass of its tunable parameters (None: none).
+    attacked: its scores come from maps of attacked inputs (the runner saves those maps and
+        the attacked inputs of the first such metric as gallery examples).
+    audit_role: report role: its part in the attack audit (:data:`AuditRole`), or None.
+    plot_style: report role: legend label, colour and line style of its model-scope curve
+        (None: labelled by name, next tab10 colour, solid).
+    step_figure: report role: shown in the per-time-step stability figure (when no metric of
+        a run is, the figure shows every per-step robustness metric).
+    """
+
+    summary: str = _field("identity")
+    category: str = _field("identity", column=True)
+    higher_is_better: bool = _field("identity", column=True)
+    needs: frozenset[str] = _field("identity", column=True)
+    output: MetricOutput = _field("identity", column=True)
+    version: str = _field("identity", column=True)
+    reference: str = _field("identity")
+    scope: MetricScope = _field("identity", column=True, default="explanation")
+    per_timestep: bool = _field("identity", default=False)
+    params: type | None = None
+    attacked: bool = _field("role", default=False)
+    audit_role: AuditRole | None = _field("role", default=None)
+    plot_style: PlotStyle | None = _field("role", default=None)
+    step_figure: bool = _field("role", default=False)
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        _check(isinstance(self.category, str) and self.category.isidentifier() and self.category.islower(),
+               "category must be a lower-case identifier")
+        for k in ("higher_is_better", "per_timestep", "attacked", "step_figure"):
+            _check(isinstance(getattr(self, k), bool), f"{k} must be a bool")
+        _check(isinstance(self.needs, frozenset) and self.needs <= NEEDS,
+               f"needs must be a frozenset, subset of {sorted(NEEDS)}")
+        _check(self.output in get_args(MetricOutput), f"output must be one of {get_args(MetricOutput)}")
+        _check(self.scope in get_args(MetricScope), f"scope must be one of {get_args(MetricScope)}")
+        _check(self.audit_role is None or self.audit_role in AUDIT_ROLES, f"audit_role must be one of {AUDIT_ROLES}")
+        _check(self.plot_style is None or isinstance(self.plot_style, PlotStyle), "plot_style must be a PlotStyle")
+
+
+Spec = TypeVar("Spec", MethodSpec, MetricSpec, None)
+
+
+def _required(cls: type) -> list[str]:
+    """The fields of spec type ``cls`` without a default."""
+    return [f.name for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+
+
+def record(spec: MethodSpec | MetricSpec, part: Part) -> dict[str, object]:
+    """The fields of ``spec`` that run.json records in ``part``, as plain JSON data (sets as
+    sorted lists, tuples as lists, a :class:`PlotStyle` as a table)."""
+    out = {}
+    for f in dataclasses.fields(spec):
+        if f.metadata.get("record") == part:
+            v = getattr(spec, f.name)
+            out[f.name] = sorted(v) if isinstance(v, frozenset) else to_plain(v)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry(Generic[Spec]):
+    """A registered object, its typed spec (methods, metrics; None elsewhere) and metadata.
+
+    ``meta``: every metadata field as given (for a spec registry, the spec's fields), for
+    filters and for registries without a spec type. ``params`` (optional metadata) is a
+    frozen dataclass type holding the object's tunable parameters; ``make_params`` builds it
+    from a config table with type checks.
     """
 
     name: str
     obj: Any
     meta: dict[str, Any]
+    spec: Spec = None  # type: ignore[assignment]
 
     @property
     def summary(self) -> str:
@@ -56,24 +238,34 @@ class Entry:
             return None
         return build_dataclass(cls, table or {}, where=self.name)
 
+    def record(self, part: Part = "identity") -> dict[str, object]:
+        """:func:`record` of this entry's spec (its run.json record)."""
+        if self.spec is None:
+            raise TypeError(f"{self.name!r} has no spec to record")
+        return record(self.spec, part)
 
-class Registry:
+
+class Registry(Generic[Spec]):
     """A named collection of :class:`Entry` objects with metadata filters.
 
-    ``required`` names metadata keys every registration must provide.
+    ``spec``: the spec dataclass every registration's metadata must build (methods,
+    metrics); otherwise ``required`` names metadata keys every registration must provide.
     ``packages`` are imported (all submodules) on first lookup so that registrations run.
     """
 
-    def __init__(self, kind: str, required: tuple[str, ...] = (), packages: tuple[str, ...] = ()):
+    def __init__(self, kind: str, *, spec: type[Spec] | None = None, required: tuple[str, ...] = (),
+                 packages: tuple[str, ...] = ()):
         self.kind = kind
-        self.required = required
+        self.spec = spec
+        self.required = tuple(_required(spec)) if spec is not None else required
         self.packages = packages
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, Entry[Spec]] = {}
         self._loaded = False
 
     # -- registration -------------------------------------------------------------------
     def register(self, name: str | None = None, **meta: Any) -> Callable[[Any], Any]:
-        """Decorator: register ``obj`` under ``name`` (default: its ``__name__``)."""
+        """Decorator: register ``obj`` under ``name`` (default: its ``__name__``). Stack it to
+        register one algorithm under several public names (one per model kind)."""
 
         def deco(obj: Any) -> Any:
             self.add(name or obj.__name__, obj, **meta)
@@ -81,7 +273,7 @@ class Registry:
 
         return deco
 
-    def add(self, name: str, obj: Any, **meta: Any) -> Entry:
+    def add(self, name: str, obj: Any, **meta: Any) -> Entry[Spec]:
         """Register ``obj`` directly (for objects that are not functions, e.g. model cards)."""
         if name in self._entries:
             raise ValueError(f"duplicate {self.kind} {name!r}: already registered by "
@@ -89,9 +281,34 @@ class Registry:
         missing = [k for k in self.required if k not in meta]
         if missing:
             raise ValueError(f"{self.kind} {name!r} is missing metadata {missing}")
-        entry = Entry(name, obj, dict(meta))
+        spec = None
+        if self.spec is not None:
+            known = [f.name for f in dataclasses.fields(self.spec)]
+            unknown = sorted(set(meta) - set(known))
+            if unknown:
+                close = difflib.get_close_matches(unknown[0], known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(f"{self.kind} {name!r} has unknown metadata {unknown}{hint}")
+            try:
+                spec = self.spec(**meta)
+            except ValueError as exc:
+                raise ValueError(f"{self.kind} {name!r}: {exc}") from None
+            meta = {k: getattr(spec, k) for k in known}
+        entry = Entry(name, obj, dict(meta), spec)
         self._entries[name] = entry
         return entry
+
+    @contextmanager
+    def temporary(self, name: str, obj: Any, **meta: Any) -> Iterator[Entry[Spec]]:
+        """Register ``obj`` for the duration of a ``with`` block (tests that register a
+        throw-away method or metric; the registry is loaded first, so the name cannot clash
+        with a module registering later)."""
+        self._ensure_loaded()
+        entry = self.add(name, obj, **meta)
+        try:
+            yield entry
+        finally:
+            self._entries.pop(name, None)
 
     # -- lookup -------------------------------------------------------------------------
     def _ensure_loaded(self) -> None:
@@ -101,7 +318,7 @@ class Registry:
         for pkg_name in self.packages:
             import_submodules(pkg_name)
 
-    def get(self, name: str) -> Entry:
+    def get(self, name: str) -> Entry[Spec]:
         self._ensure_loaded()
         try:
             return self._entries[name]
@@ -115,7 +332,7 @@ class Registry:
         self._ensure_loaded()
         return name in self._entries
 
-    def entries(self, **filters: Any) -> list[Entry]:
+    def entries(self, **filters: Any) -> list[Entry[Spec]]:
         """Entries whose metadata equals every filter value (a list/tuple/set means "any of")."""
         self._ensure_loaded()
         out = []
@@ -136,7 +353,7 @@ class Registry:
     def names(self, **filters: Any) -> list[str]:
         return [e.name for e in self.entries(**filters)]
 
-    def __iter__(self) -> Iterator[Entry]:
+    def __iter__(self) -> Iterator[Entry[Spec]]:
         return iter(self.entries())
 
     def __len__(self) -> int:
@@ -154,17 +371,9 @@ def import_submodules(package: str) -> None:
 
 
 # The four registries of the suite. Each names the packages whose modules register into it.
-DATASETS = Registry("dataset", required=("summary",), packages=("bench.data",))
-MODELS = Registry("model", packages=("bench.models",))
-METHODS = Registry(
-    "method",
-    required=("summary", "model_kind", "temporal", "needs_grad", "needs_label", "version", "reference"),
-    packages=("methods",),
-)
-METRICS = Registry(
-    "metric",
-    required=("summary", "category", "higher_is_better", "needs", "output", "version", "reference"),
-    packages=("metrics",),
-)
+DATASETS: Registry[None] = Registry("dataset", required=("summary",), packages=("bench.data",))
+MODELS: Registry[None] = Registry("model", packages=("bench.models",))
+METHODS: Registry[MethodSpec] = Registry("method", spec=MethodSpec, packages=("methods",))
+METRICS: Registry[MetricSpec] = Registry("metric", spec=MetricSpec, packages=("metrics",))
 
 REGISTRIES = {"datasets": DATASETS, "models": MODELS, "methods": METHODS, "metrics": METRICS}

@@ -1,4 +1,5 @@
-"""The results store: the long ``results.csv`` schema, its canonical text form, atomic writes.
+"""The results store: the long ``results.csv`` schema and its canonical text form (written with
+:func:`bench.store.write_atomic`).
 
 One row per (sample, model, method, metric, timestep, point). The text form is canonical:
 rows sorted by every key column and floats printed with a fixed format, so the same numbers
@@ -13,14 +14,13 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.store import write_atomic
 
 #: the required columns of design.md, in order
 COLUMNS = ("run_id", "dataset", "split", "sample_id", "target", "pred", "model", "method",
@@ -125,21 +125,6 @@ def read_results(path: str | Path) -> pd.DataFrame:
     if p.suffix == ".gz":
         data = gzip.decompress(data)
     return read_csv_text(data.decode())
-
-
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and a rename, so readers
-    (and a resumed run) see either the old file or the complete new one, never a part."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_results(df: pd.DataFrame, path: str | Path) -> None:

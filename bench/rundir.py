@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.results import empty_frame, read_csv_text, to_csv_text, write_atomic, write_results
+from bench.results import empty_frame, read_csv_text, to_csv_text, write_results
+from bench.store import write_atomic
 
 MODEL_SCOPE = "_model_scope"
 

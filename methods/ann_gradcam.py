@@ -33,7 +33,7 @@ class AnnGradCamParams:
 @METHODS.register(
     summary="Grad-CAM on the ANN twin at the matching layer (captum LayerGradCam, with ReLU)",
     model_kind="ann", temporal=False, needs_grad=True, needs_label=True, version="1",
-    reference="Selvaraju et al., ICCV 2017", params=AnnGradCamParams)
+    reference="Selvaraju et al., ICCV 2017", params=AnnGradCamParams, attack_gallery=True)
 def ann_gradcam(inp: ExplainInput, params: AnnGradCamParams) -> torch.Tensor:
     """Raw maps ``[B, h, w]`` at the layer's resolution: ``ReLU(sum_k mean_ij(dy/dA^k) A^k)``."""
     from bench.models.record import layer_module

@@ -5,10 +5,11 @@ For a spiking layer with binary spikes ``S[t, k, i, j]``, the neuron contributio
 intervals, and the map is ``M[t, i, j] = sum_k N[t, k, i, j] * S[t, k, i, j]``: only neurons
 spiking *now* contribute, channels are summed, no gradient and no label are used.
 
-Three readings of "earlier" (see ``shared/reference/sam-and-models.md``):
-``exclusive`` (t' < t, the paper's words), ``inclusive`` (t' <= t) and ``official`` (the
-reference code: inclusive plus ``exp(-gamma * t)`` for every silent step so far, because it
-computes ``t - S[p] * p`` for every step p). All three use exact O(T) recursions instead of the
+Three readings of "earlier": ``exclusive`` (t' < t, the paper's "previous firing times" read
+literally), ``inclusive`` (t' <= t) and ``official`` (the paper's released code, GitHub
+Intelligent-Computing-Lab-Yale/Visual-Explanations-from-Spiking-Neural-Networks-using-Interspike-Intervals:
+inclusive plus ``exp(-gamma * t)`` for every silent step so far, because it computes
+``t - S[p] * p`` for every step p). All three use exact O(T) recursions instead of the
 reference code's O(T^2) re-summation.
 """
 
@@ -76,7 +77,8 @@ def spike_activation_map(spikes: torch.Tensor, gamma: float = 0.5,
 @METHODS.register(
     summary="Spike Activation Map: inter-spike-interval weighted spikes of a layer, per time step",
     model_kind="snn", temporal=True, needs_grad=False, needs_label=False, version="1",
-    reference="Kim & Panda, Sci. Rep. 2021 (arXiv:2103.14441)", params=SamParams)
+    reference="Kim & Panda, Sci. Rep. 2021 (arXiv:2103.14441)", params=SamParams,
+    compare_with=("ann_gradcam",), attack_gallery=True)
 def sam(inp: ExplainInput, params: SamParams) -> torch.Tensor:
     """Raw SAM maps ``[T, B, h, w]`` of ``inp.layer`` for the sample's fixed encoding."""
     with torch.no_grad(), record(inp.model, [inp.layer]) as rec:

@@ -52,7 +52,7 @@ def gradcam_maps(acts: torch.Tensor, grads: torch.Tensor, per_step_alpha: bool =
 @METHODS.register(
     summary="SNN-crafted Grad-CAM: BPTT gradients of the class score on a layer's spikes, per step",
     model_kind="snn", temporal=True, needs_grad=True, needs_label=True, version="1",
-    reference="Kim & Panda, Sci. Rep. 2021, Eq. 1-2", params=SnnGradCamParams)
+    reference="Kim & Panda, Sci. Rep. 2021, Eq. 1-2", params=SnnGradCamParams, attack_gallery=True)
 def snn_gradcam(inp: ExplainInput, params: SnnGradCamParams) -> torch.Tensor:
     """Raw maps ``[T, B, h, w]`` at ``inp.layer`` for the sample's fixed encoding."""
     acts, grads = layer_activations_and_grads(inp)

@@ -10,11 +10,16 @@ A metric is a plain function registered in :data:`bench.registry.METRICS`::
 Metrics only ever see post-processed maps in [0, 1] (``[B, H, W]``); per-time-step scores are
 obtained by the runner calling a ``per_timestep=True`` metric once per step's maps.
 
-``category``: localization / faithfulness / robustness / sanity / complexity.
+``category``: localization / faithfulness / robustness / sanity / complexity (or a new one).
 ``needs``: subset of {"mask", "box", "model", "explainer"}; the runner skips a metric whose
 needs cannot be met (with a logged reason). ``output``: "scalar" or "curve".
-``scope``: "explanation" (default; scored for every method's maps) or "model" (scored once per
-model, independent of any method, e.g. accuracy under attack; rows have an empty method).
+``scope``: "explanation" (default; scored for every method's maps, input :class:`ScoreInput`)
+or "model" (scored once per model, independent of any method, e.g. accuracy under attack; input
+:class:`ModelScoreInput`, which has no maps; rows have an empty method).
+
+Work several metrics share goes through ``inp.memo`` (:class:`bench.memo.Memo`) under explicit
+keys: :func:`explain_again` for re-explanations, :func:`attacked_inputs_key` for the inputs an
+``attacked`` metric compared. Without a memo (direct calls, tests) everything is computed.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import torch
 from torch import nn
 
 from bench.data.base import Batch
+from bench.errors import BenchError
+from bench.memo import Key, Memo, digest, params_key
 
 #: The probed model as a function: ``(x [B, C, H, W] normalized, sample_id [B]) -> logits [B, K]``.
 #: For an SNN the encoding is keyed by sample_id, so repeated ids see the same Poisson spikes.
@@ -39,7 +46,7 @@ ExplainFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
 @dataclasses.dataclass(frozen=True)
 class ScoreInput:
-    """What a metric sees.
+    """What an explanation-scope metric sees.
 
     maps: ``[B, H, W]`` post-processed maps in [0, 1].
     batch: the samples (normalized x, labels, ids, masks/boxes).
@@ -56,6 +63,11 @@ class ScoreInput:
     load_model: another registered model by name, resolved like the probed model (the run's
         dataset, checkpoint cache and model seed), for metrics that need one (the transfer
         attack's source); None outside a run (the metric then uses the default resolution).
+    memo: the run's memo of shared work (:mod:`bench.memo`), or None (compute everything).
+    explain_key: names ``explain_fn``'s job in memo keys (method, params, layer, seed,
+        post-processing, targets, time step); "" = do not memoize re-explanations.
+    method_model_key: names ``method_model``'s weights and card (:func:`bench.memo.model_key`);
+        "" = do not memoize.
     """
 
     maps: torch.Tensor
@@ -69,6 +81,64 @@ class ScoreInput:
     data_mean: tuple[float, ...] | None = None
     data_std: tuple[float, ...] | None = None
     load_model: Callable[[str], nn.Module] | None = None
+    memo: Memo | None = None
+    explain_key: str = ""
+    method_model_key: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelScoreInput:
+    """What a model-scope metric sees: the probed model and a batch (no maps, no method).
+
+    model: ``model(x [B, C, H, W], sample_id=..., seed=...) -> logits [B, K]``.
+    batch, seed, data_mean / data_std, load_model, memo: as in :class:`ScoreInput`.
+    """
+
+    batch: Batch
+    model: nn.Module
+    seed: int = 0
+    data_mean: tuple[float, ...] | None = None
+    data_std: tuple[float, ...] | None = None
+    load_model: Callable[[str], nn.Module] | None = None
+    memo: Memo | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackedInputs:
+    """The perturbed inputs an ``attacked`` metric compared, per curve point.
+
+    points: the E attack budgets. inputs: E tensors ``[B, C, H, W]``, normalized like ``batch.x``.
+    The runner's clean-vs-attacked gallery shows these (see :func:`attacked_inputs_key`).
+    """
+
+    points: tuple[float, ...]
+    inputs: tuple[torch.Tensor, ...]
+
+
+def explain_again(inp: ScoreInput, model: nn.Module, model_key: str, x: torch.Tensor) -> torch.Tensor:
+    """``inp.explain_fn(model, x)``: the method's maps ``[B, H, W]`` for input ``x`` ``[B, C, H, W]``
+    of the batch's samples on ``model``, memoized under (``inp.explain_key``, ``model_key``,
+    digest of ``x`` and the sample ids) when the run gave a memo and both keys.
+
+    ``model_key`` must name ``model``'s weights: a model a metric derives (a randomized copy)
+    needs its own key, never the key of the model it was derived from."""
+    fn = inp.explain_fn
+    if fn is None:
+        raise BenchError("this metric needs the method's explain_fn")
+    if inp.memo is None or not inp.explain_key or not model_key:
+        return fn(model, x).detach()
+    key = ("maps", inp.explain_key, model_key, digest(x, inp.batch.sample_id))
+    return inp.memo.compute(key, lambda: fn(model, x).detach())
+
+
+def attacked_inputs_key(inp: ScoreInput, params: object) -> Key | None:
+    """Where an ``attacked`` metric records the :class:`AttackedInputs` it compared for ``inp``
+    with ``params`` (the runner's gallery reads them there); None without memo or model key."""
+    if inp.memo is None or not inp.method_model_key:
+        return None
+    b = inp.batch
+    return ("attacked_inputs", inp.method_model_key, params_key(params), str(inp.seed),
+            repr(inp.data_mean), repr(inp.data_std), digest(b.x, b.y, b.sample_id))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 The registered metrics (same names, ``(ScoreInput, params) -> Scores``) live in
 :mod:`metrics.localization_metrics`; this module registers nothing, so the public functions keep
-the plain names the issue asks for (``metrics.localization.pointing_game(maps, masks, tol)``).
+their plain names (``metrics.localization.pointing_game(maps, masks, tol)``).
 
-Shared policy (the Quantus 0.6.0 traps, see ``shared/reference/metrics.md``):
+Shared policy, avoiding the traps of Quantus 0.6.0's localization metrics (Hedstroem et al.,
+"Quantus", JMLR 24(34), 2023), tested in ``tests/test_quantus_traps.py``:
 - every score is computed per sample; nothing is normalized across the batch;
 - an empty mask gives NaN (undefined; the aggregator excludes and counts it), never a hit;
 - a constant map (max == min, which includes the all-zero map of a silent SNN layer) carries no

@@ -16,7 +16,10 @@ models with a stochastic (Poisson) encoding are attacked with EOT over ``eot`` e
 Epsilon is converted through the dataset normalization ``inp.data_mean/data_std`` (when the
 runner leaves them None: the statistics of the dataset named by the model's card).
 Adversarial examples are cached (:mod:`bench.attacks.cache`), so every metric and method of a
-batch shares them. The warnings of the audit: :func:`bench.attacks.audit.audit_warnings`.
+batch shares them; the maps of the attacked inputs are shared through the run's memo
+(:func:`metrics.base.explain_again`). The model-scope metrics take a
+:class:`~metrics.base.ModelScoreInput` (no maps). The warnings of the audit:
+:func:`bench.attacks.audit.audit_warnings`.
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ from torch import nn
 
 from bench.attacks import stability as st
 from bench.attacks.core import AttackSpec, eot_seeds, loss_grad, predict
-from bench.attacks.cache import attacked_maps, craft
+from bench.attacks.cache import craft
 from bench.attacks.resolve import is_stochastic, load_source, norm_stats, transfer_source_name
 from bench.data.base import Batch, denormalize
 from bench.errors import BenchError
-from bench.registry import METRICS
+from bench.registry import METRICS, PlotStyle
 from metrics._ssim import spearman, ssim
-from metrics.base import ScoreInput, Scores
+from metrics.base import (AttackedInputs, ModelScoreInput, ScoreInput, Scores, attacked_inputs_key,
+                          explain_again)
 from metrics.localization import default_tolerance, pointing_game
 
 #: Default budgets (x 1/255): where the zoo models differ. PGD-10 accuracy at 1/2/4/8 on the
@@ -98,7 +102,7 @@ def _spec(params: AttackParams, stochastic: bool) -> AttackSpec:
                       random_start=params.random_start, eot=params.eot if stochastic else 1)
 
 
-def _outcomes(inp: ScoreInput, params: AttackParams, source: nn.Module, spec: AttackSpec
+def _outcomes(inp: ModelScoreInput, params: AttackParams, source: nn.Module, spec: AttackSpec
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """``clean_ok [B]`` and ``adv_ok [B, E]`` (bool) of the probed model, for examples crafted
     on ``source`` (the probed model itself for white-box and noise attacks)."""
@@ -110,7 +114,7 @@ def _outcomes(inp: ScoreInput, params: AttackParams, source: nn.Module, spec: At
     return clean_ok, torch.stack(adv_ok, 1)
 
 
-def _whitebox(inp: ScoreInput, params: AttackParams) -> tuple[torch.Tensor, torch.Tensor]:
+def _whitebox(inp: ModelScoreInput, params: AttackParams) -> tuple[torch.Tensor, torch.Tensor]:
     m, b = inp.model, inp.batch
     return _outcomes(inp, params, m, _spec(params, is_stochastic(m, b.x, b.sample_id, inp.seed)))
 
@@ -124,8 +128,9 @@ def _success(clean_ok: torch.Tensor, adv_ok: torch.Tensor, points: tuple[float, 
 @METRICS.register(summary="Accuracy under white-box L-inf attack vs eps (point 0 = clean); value = mean over eps > 0",
                   category="robustness", higher_is_better=True, needs=frozenset({"model"}),
                   output="curve", per_timestep=False, scope="model", version="1",
-                  reference=ATTACK_REF, params=AttackParams)
-def adversarial_accuracy(inp: ScoreInput, params: AttackParams) -> Scores:
+                  reference=ATTACK_REF, params=AttackParams, audit_role="accuracy",
+                  plot_style=PlotStyle("accuracy under white-box attack", "black", "-"))
+def adversarial_accuracy(inp: ModelScoreInput, params: AttackParams) -> Scores:
     """Per sample: 1 if correct on the clean input and still correct at each eps; ``[B, 1 + E]``."""
     clean_ok, adv_ok = _whitebox(inp, params)
     curve = torch.cat([clean_ok[:, None], adv_ok & clean_ok[:, None]], 1).float()
@@ -135,8 +140,9 @@ def adversarial_accuracy(inp: ScoreInput, params: AttackParams) -> Scores:
 @METRICS.register(summary="Audit: success rate of the white-box attack (EOT for Poisson input) vs eps",
                   category="robustness", higher_is_better=False, needs=frozenset({"model"}),
                   output="curve", per_timestep=False, scope="model", version="1",
-                  reference=ATTACK_REF, params=AttackParams)
-def attack_success_whitebox(inp: ScoreInput, params: AttackParams) -> Scores:
+                  reference=ATTACK_REF, params=AttackParams, audit_role="whitebox",
+                  plot_style=PlotStyle("white-box success", "tab:red", "--"))
+def attack_success_whitebox(inp: ModelScoreInput, params: AttackParams) -> Scores:
     """``[B, E]``: 1 if the white-box attack flips a correct prediction, NaN if already wrong."""
     return _success(*_whitebox(inp, params), params.epsilons)
 
@@ -144,8 +150,11 @@ def attack_success_whitebox(inp: ScoreInput, params: AttackParams) -> Scores:
 @METRICS.register(summary="Audit: success rate of attacks crafted on the twin (ANN->SNN, SNN->ANN) vs eps",
                   category="robustness", higher_is_better=False, needs=frozenset({"model"}),
                   output="curve", per_timestep=False, scope="model", version="1",
-                  reference="Sharmin et al. 2019 (transfer attacks on SNNs)", params=TransferParams)
-def attack_success_transfer(inp: ScoreInput, params: TransferParams) -> Scores:
+                  reference="Sharmin et al. 2019 (transfer attacks on SNNs)", params=TransferParams,
+                  audit_role="transfer",
+                  plot_style=PlotStyle("transfer success (crafted on the twin)", "tab:blue", "--",
+                                       param_label="transfer success (crafted on {source})"))
+def attack_success_transfer(inp: ModelScoreInput, params: TransferParams) -> Scores:
     """``[B, E]``: crafted white-box on the source model, evaluated on the probed model."""
     b = inp.batch
     name = transfer_source_name(inp.model, params.source)
@@ -159,8 +168,9 @@ def attack_success_transfer(inp: ScoreInput, params: TransferParams) -> Scores:
 @METRICS.register(summary="Audit: success rate of random-sign noise at the same eps (the gradient-free control)",
                   category="robustness", higher_is_better=False, needs=frozenset({"model"}),
                   output="curve", per_timestep=False, scope="model", version="1",
-                  reference=ATTACK_REF, params=AttackParams)
-def attack_success_noise(inp: ScoreInput, params: AttackParams) -> Scores:
+                  reference=ATTACK_REF, params=AttackParams, audit_role="noise",
+                  plot_style=PlotStyle("random-noise success (control)", "tab:gray", "--"))
+def attack_success_noise(inp: ModelScoreInput, params: AttackParams) -> Scores:
     """``[B, E]``: 1 if uniform random-sign noise of magnitude eps flips a correct prediction."""
     return _success(*_outcomes(inp, params, inp.model, AttackSpec(kind="noise")), params.epsilons)
 
@@ -168,8 +178,9 @@ def attack_success_noise(inp: ScoreInput, params: AttackParams) -> Scores:
 @METRICS.register(summary="Audit: share of input pixels whose (EOT) loss gradient is exactly zero at the clean input",
                   category="robustness", higher_is_better=False, needs=frozenset({"model"}),
                   output="scalar", per_timestep=False, scope="model", version="1",
-                  reference="Athalye et al. 2018 (obfuscated gradients)", params=AttackParams)
-def attack_zero_gradient(inp: ScoreInput, params: AttackParams) -> Scores:
+                  reference="Athalye et al. 2018 (obfuscated gradients)", params=AttackParams,
+                  audit_role="zero_gradient")
+def attack_zero_gradient(inp: ModelScoreInput, params: AttackParams) -> Scores:
     """``[B]`` in [0, 1]; 1 = a sign-gradient attack cannot move the sample (gradient masking)."""
     m, b, seed = inp.model, inp.batch, inp.seed
     mean, std = norm_stats(m, inp.data_mean, inp.data_std)
@@ -198,26 +209,33 @@ def attacked_inputs(model: nn.Module, batch: Batch, params: AttackParams, seed: 
 def _stability(inp: ScoreInput, params: AttackParams, compare: Compare) -> Scores:
     """``compare(clean maps, attacked maps)`` per eps: curve ``[B, E]``, values = NaN-mean over eps.
 
-    Per time step when the runner passes one step's maps and a step's ``explain_fn``."""
-    m = inp.method_model if inp.method_model is not None else inp.model
+    Per time step when the runner passes one step's maps and a step's ``explain_fn``. The
+    attacked inputs are recorded in the memo for the runner's gallery (``attacked=True``)."""
+    m, key = inp.method_model, inp.method_model_key
+    if m is None:  # a direct call that gives only the probed model: nothing names it in the memo
+        m, key = inp.model, ""
     if m is None or inp.explain_fn is None:
         raise BenchError("stability metrics need the method's model and explain_fn")
     xs = attacked_inputs(m, inp.batch, params, inp.seed, inp.data_mean, inp.data_std)
-    cols = [compare(inp.maps, attacked_maps(inp.explain_fn, m, x_adv)) for x_adv in xs]
+    where = attacked_inputs_key(inp, params)
+    if inp.memo is not None and where is not None:
+        inp.memo.put(where, AttackedInputs(points=tuple(params.epsilons), inputs=tuple(xs)))
+    cols = [compare(inp.maps, explain_again(inp, m, key, x_adv)) for x_adv in xs]
     curve = torch.stack(cols, 1).float()
     return Scores(values=torch.nanmean(curve, 1), curve=curve, points=tuple(params.epsilons))
 
 
 # per_timestep: temporal methods (SAM, SNN Grad-CAM) are also scored step by step, clean step s
 # against attacked step s (the paper's maps over time under attack). attacked: the metric
-# compares maps of :func:`attacked_inputs` (the runner's clean-vs-attacked gallery uses the same).
+# compares maps of :func:`attacked_inputs` and records them in the memo (the runner's
+# clean-vs-attacked gallery shows them).
 _STABLE = dict(category="robustness", output="curve", per_timestep=True, scope="explanation",
                version="1", reference=STABILITY_REF, attacked=True)
 
 
 @METRICS.register(summary="Spearman rank correlation of the clean and attacked maps vs eps",
                   higher_is_better=True, needs=frozenset({"model", "explainer"}), params=AttackParams,
-                  **_STABLE)
+                  step_figure=True, **_STABLE)
 def stability_spearman(inp: ScoreInput, params: AttackParams) -> Scores:
     """``[B, E]`` in [-1, 1]; NaN where a map is constant (no ranking)."""
     return _stability(inp, params, spearman)
@@ -233,7 +251,7 @@ def stability_topk(inp: ScoreInput, params: TopkParams) -> Scores:
 
 @METRICS.register(summary="SSIM of the clean and attacked maps vs eps",
                   higher_is_better=True, needs=frozenset({"model", "explainer"}), params=AttackParams,
-                  **_STABLE)
+                  step_figure=True, **_STABLE)
 def stability_ssim(inp: ScoreInput, params: AttackParams) -> Scores:
     """``[B, E]``; 1 = identical maps, about 0 for independent maps."""
     return _stability(inp, params, ssim)

@@ -19,13 +19,17 @@ Choices (stated, and parameters where they matter):
   a randomized map is constant, that stage's Spearman is NaN (undefined) while SSIM stays defined.
   ``values`` = mean over stages of the defined per-stage scores (NaN if none); ``curve`` keeps
   every stage (points = number of layers randomized). Lower = the method depends on the model.
+
+Both registered metrics re-run the method on the same randomized models; they share those maps
+through the run's memo (:func:`metrics.base.explain_again`), each stage under its own model key
+(:func:`stage_key`): the cascade randomizes one copy further in place from stage to stage, so
+neither the copy's identity nor the original model's key may name a stage's weights.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import weakref
 from typing import Literal
 
 import torch
@@ -35,7 +39,7 @@ from bench.registry import METRICS
 from metrics._maps import is_constant
 from metrics._randomize import cascade
 from metrics._ssim import spearman, ssim
-from metrics.base import ScoreInput, Scores
+from metrics.base import ScoreInput, Scores, explain_again
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +57,16 @@ class RandomizationParams:
             raise ValueError(f"max_stages must be >= 1, got {self.max_stages}")
 
 
+def stage_key(model_key: str, params: RandomizationParams, seed: int, stage: int) -> str:
+    """The model key of cascade stage ``stage`` of the model named ``model_key``: the stage's
+    weights depend on the trained weights, the seed, the initializer, the neuron option and the
+    stage (not on ``max_stages``: stage s is the same in a longer cascade). "" stays "" (no memo)."""
+    if not model_key:
+        return ""
+    return (f"{model_key}|randomized(weight_init={params.weight_init},"
+            f"randomize_neurons={params.randomize_neurons},seed={seed})|stage={stage}")
+
+
 def randomized_maps(inp: ScoreInput, params: RandomizationParams) -> torch.Tensor:
     """``[S, B, H, W]`` maps of the method re-run after each cascading stage."""
     if inp.method_model is None or inp.explain_fn is None:
@@ -61,36 +75,9 @@ def randomized_maps(inp: ScoreInput, params: RandomizationParams) -> torch.Tenso
     stages = cascade(inp.method_model, x, inp.batch.sample_id, seed=inp.seed,
                      weight_init=params.weight_init, randomize_neurons=params.randomize_neurons,
                      max_stages=params.max_stages)
-    return torch.stack([inp.explain_fn(model, x).detach() for model in stages])
-
-
-# One-entry memo: both registered metrics below re-run the method on the same randomized models.
-# The runner builds a new ScoreInput per metric, so the memo recognizes "the same explanation
-# job" by the identity of the maps, images and model (weak references: nothing is kept alive),
-# the explainer's code and captured objects, the params and the seed.
-_memo: dict[str, object] = {}
-
-
-def _job(inp: ScoreInput, params: RandomizationParams) -> tuple[list[weakref.ref], tuple]:
-    fn = inp.explain_fn
-    cells = []
-    for cell in getattr(fn, "__closure__", None) or ():
-        try:
-            cells.append(id(cell.cell_contents))
-        except ValueError:  # an empty cell
-            cells.append(None)
-    refs = [weakref.ref(t) for t in (inp.maps, inp.batch.x, inp.method_model)]
-    return refs, (getattr(fn, "__code__", fn), tuple(cells), params, inp.seed)
-
-
-def _cached_randomized_maps(inp: ScoreInput, params: RandomizationParams) -> torch.Tensor:
-    refs, key = _job(inp, params)
-    old = _memo.get("refs")
-    if old is not None and _memo.get("key") == key and all(a() is b() for a, b in zip(old, refs)):
-        return _memo["maps"]  # type: ignore[return-value]
-    maps = randomized_maps(inp, params)
-    _memo.update(refs=refs, key=key, maps=maps)
-    return maps
+    # consume each stage before the cascade advances (it mutates the same copy)
+    return torch.stack([explain_again(inp, model, stage_key(inp.method_model_key, params, inp.seed, s), x)
+                        for s, model in enumerate(stages, 1)])
 
 
 def _stage_scores(curve: torch.Tensor) -> Scores:
@@ -108,7 +95,7 @@ _META = dict(category="sanity", higher_is_better=False, needs=frozenset({"explai
 @METRICS.register(summary="Cascading randomization: Spearman rank correlation of |maps| per stage",
                   **_META)
 def model_randomization(inp: ScoreInput, params: RandomizationParams) -> Scores:
-    rand = _cached_randomized_maps(inp, params)
+    rand = randomized_maps(inp, params)
     orig = inp.maps.abs()
     curve = torch.stack([spearman(orig, r.abs()) for r in rand], dim=1).to(inp.maps.device)
     return _stage_scores(_nan_rows(curve, is_constant(inp.maps)))
@@ -117,7 +104,7 @@ def model_randomization(inp: ScoreInput, params: RandomizationParams) -> Scores:
 @METRICS.register(summary="Cascading randomization: SSIM between original and randomized maps per stage",
                   **_META)
 def model_randomization_ssim(inp: ScoreInput, params: RandomizationParams) -> Scores:
-    rand = _cached_randomized_maps(inp, params)
+    rand = randomized_maps(inp, params)
     curve = torch.stack([ssim(inp.maps, r) for r in rand], dim=1).float()
     return _stage_scores(_nan_rows(curve, is_constant(inp.maps)))
 

@@ -53,6 +53,7 @@ def test_activation_scales_are_percentiles():
         assert 0 < mid[k] < top[k]
 
 
+@pytest.mark.slow
 def test_converted_snn_approaches_the_ann():
     ann = _ann_with_bn_statistics()
     card = dataclasses.replace(get_card("vgg5_snn_t8_conv"), T=96)

@@ -1,11 +1,12 @@
-"""Heatmap cache: content keys, atomic round trips, corrupt files are misses."""
+"""Heatmap cache: content keys, atomic round trips, damaged entries are misses and get rewritten."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from bench.heatcache import HeatmapCache, state_fingerprint, tensor_digest
+from bench.heatcache import HeatmapCache
+from bench.store import state_digest, tensor_digest
 
 
 def test_round_trip_and_counters(tmp_path) -> None:
@@ -16,7 +17,7 @@ def test_round_trip_and_counters(tmp_path) -> None:
     cache.put(key, value)
     got = cache.get(key)
     assert torch.equal(got, value) and cache.hits == 1
-    assert not list(tmp_path.rglob(".tmp-*"))  # no temporary file left behind
+    assert not list(tmp_path.rglob("*.tmp"))  # no temporary file left behind
 
 
 def test_keys_depend_on_every_part() -> None:
@@ -32,10 +33,23 @@ def test_corrupt_file_is_a_miss(tmp_path) -> None:
     cache = HeatmapCache(tmp_path)
     key = cache.key({"x": 1})
     cache.path(key).parent.mkdir(parents=True)
-    cache.path(key).write_bytes(b"not a tensor")
-    assert cache.get(key) is None
+    cache.path(key).write_bytes(b"not a tensor")  # no sidecar: an interrupted or foreign write
+    assert cache.get(key) is None and cache.damaged == 1
     cache.put(key, torch.ones(2))
     assert torch.equal(cache.get(key), torch.ones(2))
+
+
+def test_a_flipped_byte_is_detected_not_used(tmp_path) -> None:
+    cache = HeatmapCache(tmp_path)
+    key = cache.key({"x": 2})
+    cache.put(key, torch.zeros(16))
+    raw = bytearray(cache.path(key).read_bytes())
+    i = raw.index(bytes(64))  # inside the tensor's zero bytes: torch.load would accept the change
+    raw[i] = 0x3F
+    cache.path(key).write_bytes(bytes(raw))
+    assert cache.get(key) is None and (cache.hits, cache.misses, cache.damaged) == (0, 1, 1)
+    cache.put(key, torch.zeros(16))  # the caller recomputes and rewrites it
+    assert torch.equal(cache.get(key), torch.zeros(16)) and cache.hits == 1
 
 
 def test_digests() -> None:
@@ -44,6 +58,6 @@ def test_digests() -> None:
     assert tensor_digest(a) != tensor_digest(a.view(2, 3))
     assert tensor_digest(a) != tensor_digest(a.double())
     m1, m2 = nn.Linear(3, 2), nn.Linear(3, 2)
-    assert state_fingerprint(m1) != state_fingerprint(m2)
+    assert state_digest(m1) != state_digest(m2)
     m2.load_state_dict(m1.state_dict())
-    assert state_fingerprint(m1) == state_fingerprint(m2)
+    assert state_digest(m1) == state_digest(m2)

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
+from basic_models import PixelLinear
 from bench.models.card import ModelCard
 from bench.registry import METHODS
 from methods.base import ExplainInput
 
 
-class Linear(nn.Module):
-    """``logits = W flatten(x) + b``; ignores the encoding arguments like an ANN does."""
-
-    def __init__(self, C: int = 3, H: int = 6, K: int = 4, seed: int = 0):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.fc = nn.Linear(C * H * H, K)
-        self.shape = (C, H, H)
-
-    def forward(self, x, sample_id=None, seed=0):
-        return self.fc(x.flatten(1))
-
-    def weight(self, k: int) -> torch.Tensor:
-        return self.fc.weight[k].detach().view(self.shape)
+#: ``logits [B, 4] = W flatten(x) + b`` on ``[B, 3, 6, 6]``; ``model.weight(k)`` is its input gradient
+Linear = functools.partial(PixelLinear, (3, 6, 6), 4)
 
 
 CARD = ModelCard(name="linear", kind="ann", arch="linear", dataset="none", num_classes=4, input_size=6)

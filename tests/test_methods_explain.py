@@ -16,12 +16,12 @@ from bench.models.arch import VGG
 from bench.models.card import NeuronParams
 from methods.postprocess import PostprocessConfig
 from methods.sam import SamParams, spike_activation_map
-from test_methods_contract import T, batch, tiny_model
+from basic_models import tiny_batch
 
 
-def test_incompatible_method_and_model() -> None:
-    snn, ann = tiny_model("snn"), tiny_model("ann")
-    b = batch()
+def test_incompatible_method_and_model(tiny_snn, tiny_ann) -> None:
+    snn, ann = tiny_snn, tiny_ann
+    b = tiny_batch()
     with pytest.raises(BenchError, match="runs on snn models.*twin 'tiny_snn'"):
         explain_batch("sam", None, ann, ann.card, b, target=b.y)
     with pytest.raises(BenchError, match="runs on ann models"):
@@ -36,10 +36,10 @@ def test_incompatible_method_and_model() -> None:
         explain_batch("sam", None, snn, snn.card, b, target=b.y[:2])
 
 
-def test_layer_resolution_and_sam_matches_functional_core() -> None:
+def test_layer_resolution_and_sam_matches_functional_core(tiny_snn) -> None:
     from bench.models.record import record
 
-    snn, b = tiny_model("snn"), batch()
+    snn, b = tiny_snn, tiny_batch()
     with torch.no_grad(), record(snn, ["conv2", "conv3"]) as rec:
         snn(b.x, sample_id=b.sample_id, seed=0)
     post = PostprocessConfig(upsample=True)
@@ -53,18 +53,18 @@ def test_layer_resolution_and_sam_matches_functional_core() -> None:
         torch.testing.assert_close(e.maps, postprocess(raw.mean(0), 16, post))
 
 
-def test_silent_layer_is_degenerate_not_nan() -> None:
-    card = dataclasses.replace(tiny_model("snn").card, neuron=NeuronParams(threshold=1e9))
+def test_silent_layer_is_degenerate_not_nan(tiny_snn) -> None:
+    card = dataclasses.replace(tiny_snn.card, neuron=NeuronParams(threshold=1e9))
     silent = VGG(card).eval()
-    b = batch()
+    b = tiny_batch()
     for name in ("sam", "snn_gradcam"):
         e = explain_batch(name, None, silent, card, b, target=b.y)
         assert e.degenerate.all() and e.steps_degenerate.all()
         assert torch.equal(e.maps, torch.zeros_like(e.maps)) and torch.isfinite(e.steps).all()
 
 
-def test_cache_round_trip_and_partial_hits(tmp_path) -> None:
-    snn, b = tiny_model("snn"), batch(4)
+def test_cache_round_trip_and_partial_hits(tiny_snn, tmp_path) -> None:
+    snn, b = tiny_snn, tiny_batch(4)
     cache = HeatmapCache(tmp_path)
     ref = explain_batch("snn_gradcam", None, snn, snn.card, b, target=b.y)
     first = explain_batch("snn_gradcam", None, snn, snn.card, b.select(torch.tensor([1, 3])),
@@ -89,8 +89,8 @@ def test_cache_round_trip_and_partial_hits(tmp_path) -> None:
     assert cost.samples == 12
 
 
-def test_pass_counts_of_integrated_gradients() -> None:
-    snn, b = tiny_model("snn"), batch(3)
+def test_pass_counts_of_integrated_gradients(tiny_snn) -> None:
+    snn, b = tiny_snn, tiny_batch(3)
     with count_passes(snn) as cost:
         explain_batch("snn_integrated_gradients", {"n_steps": 5, "internal_batch_size": 6}, snn,
                       snn.card, b, target=b.y)
@@ -101,8 +101,8 @@ def test_pass_counts_of_integrated_gradients() -> None:
     assert cost.as_dict() == {"forwards": 1, "samples": 3, "backwards": 0}
 
 
-def test_hooks_removed_after_an_error() -> None:
-    snn = tiny_model("snn")
+def test_hooks_removed_after_an_error(tiny_snn) -> None:
+    snn = tiny_snn
     with pytest.raises(RuntimeError), count_passes(snn):
         raise RuntimeError("boom")
     assert not snn._forward_hooks
@@ -112,7 +112,7 @@ def test_fully_connected_layer_is_rejected() -> None:
     import bench.models as models
 
     snn, ann = models.build_model("vgg11_snn_t30").eval(), models.build_model("vgg11_ann").eval()
-    b = dataclasses.replace(batch(1), x=torch.randn(1, 3, 16, 16))
+    b = dataclasses.replace(tiny_batch(1), x=torch.randn(1, 3, 16, 16))
     for name, model in [("sam", snn), ("snn_gradcam", snn), ("ann_gradcam", ann)]:
         with pytest.raises(BenchError, match="'fc1' is not convolutional"):
             explain_batch(name, None, model, model.card, b, target=b.y, layer="fc1")

@@ -1,15 +1,16 @@
 """Robustness metrics: accuracy under attack, the audit, explanation stability, paired comparison."""
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch import nn
 
 import metrics.robustness as rob
+from basic_models import ConstantLogits, PixelLinear, SmallConvNet
 from bench.attacks import cache
 from bench.attacks.audit import audit_table, audit_warnings, paired_stability
 from bench.attacks.stability import center_of_mass, com_shift, topk_intersection
@@ -18,28 +19,16 @@ from bench.errors import BenchError, ConfigError
 from bench.models import get_card
 from bench.registry import METRICS
 from metrics._ssim import spearman, ssim
-from metrics.base import ScoreInput
+from bench.memo import Memo
+from metrics.base import AttackedInputs, ModelScoreInput, ScoreInput, attacked_inputs_key
 
 MEAN, STD = (0.5,), (0.25,)
 H, K = 8, 3
 EPS = (1 / 255, 8 / 255, 64 / 255)
 
 
-class Linear(nn.Module):
-    def __init__(self, seed=0, scale=0.3):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.w = nn.Parameter(scale * torch.randn(K, H * H, generator=g))
-
-    def forward(self, x, sample_id=None, seed=0):
-        return x.flatten(1) @ self.w.T
-
-
-class Constant(nn.Module):
-    """Constant logits: the input gradient is exactly zero (the extreme of gradient masking)."""
-
-    def forward(self, x, sample_id=None, seed=0):
-        return torch.tensor([2.0, 1.0, 0.0]).expand(x.shape[0], K) + 0 * x.flatten(1)[:, :1]
+Linear = functools.partial(PixelLinear, (1, H, H), K, scale=0.3, bias=False)
+Constant = functools.partial(ConstantLogits, (2.0, 1.0, 0.0))
 
 
 def batch(n=12, seed=0):
@@ -55,7 +44,7 @@ def params(cls=rob.AttackParams, **kw):
 
 
 def model_input(model, b):
-    return ScoreInput(maps=torch.zeros(len(b), H, H), batch=b, model=model, seed=3,
+    return ModelScoreInput(batch=b, model=model, seed=3,
                       data_mean=MEAN, data_std=STD)
 
 
@@ -216,13 +205,36 @@ def test_stability_explains_the_attacked_input_of_the_method_model():
         seen.append((m, x))
         return x[:, 0].abs()
 
-    inp = stability_input(model, b, fn, b.x[:, 0].abs())
+    memo = Memo()
+    inp = dataclasses.replace(stability_input(model, b, fn, b.x[:, 0].abs()), memo=memo, explain_key="job",
+                              method_model_key="weights")
     rob.stability_spearman(inp, params())
-    rob.stability_ssim(inp, params())  # shares the attacked maps with the first metric
+    rob.stability_ssim(inp, params())  # shares the attacked maps with the first metric (the memo)
     assert len(seen) == len(EPS) and all(m is model for m, _ in seen)
     pixels = lambda x: x * STD[0] + MEAN[0]
     for (_, x), e in zip(seen, EPS):
         assert (pixels(x) - pixels(b.x)).abs().max() <= e + 1e-6
+    # the inputs it compared are recorded for the runner's gallery, under the attack's key
+    rec = memo.find(attacked_inputs_key(inp, params()), AttackedInputs)
+    assert rec.points == EPS and all(torch.equal(a, x) for a, (_, x) in zip(rec.inputs, seen))
+    rob.stability_spearman(dataclasses.replace(inp, explain_key="another job"), params())
+    assert len(seen) == 2 * len(EPS)  # another job: explained again
+    rob.stability_spearman(stability_input(model, b, fn, b.x[:, 0].abs()), params())
+    assert len(seen) == 3 * len(EPS)  # no memo (a direct call): explained again
+
+
+def test_memoized_stability_equals_a_direct_computation():
+    """Scores through the memo equal the memo-free ones, for every eps and a second metric."""
+    model, b = Linear(), batch(6)
+    fn = lambda m, x: torch.softmax((x[:, 0] * m.w[0].view(H, H)).flatten(1), 1).view(-1, H, H)
+    plain = stability_input(model, b, fn, fn(model, b.x))
+    memo = Memo()
+    keyed = dataclasses.replace(plain, memo=memo, explain_key="job", method_model_key="weights")
+    for metric, p in ((rob.stability_spearman, params()), (rob.stability_topk, params(rob.TopkParams)),
+                      (rob.stability_ssim, params())):
+        assert torch.equal(metric(keyed, p).curve, metric(plain, p).curve)
+    maps = [k for k in memo.keys() if k[0] == "maps"]
+    assert len(maps) == len(EPS)  # one re-explanation per attacked input, shared by the metrics
 
 
 # -- params, registry, paired comparison --------------------------------------------------------
@@ -255,15 +267,7 @@ def test_paired_stability():
 ROBUST = METRICS.names(category="robustness")
 
 
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.body = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU())
-        self.head = nn.Linear(4, K)
-
-    def forward(self, x, sample_id=None, seed=0):
-        return self.head(self.body(x).mean(dim=(2, 3)))
+Net = functools.partial(SmallConvNet, 1, 4, K)
 
 
 def contract_score(name, rows, monkeypatch):
@@ -274,6 +278,8 @@ def contract_score(name, rows, monkeypatch):
     inp = ScoreInput(maps=maps, batch=b, model=net, method_model=net, seed=1, data_mean=MEAN, data_std=STD,
                      explain_fn=lambda m, x: x[:, 0].abs() / x[:, 0].abs().flatten(1).amax(1).view(-1, 1, 1))
     entry = METRICS.get(name)
+    if entry.meta["scope"] == "model":  # model-scope metrics see no maps
+        inp = ModelScoreInput(batch=b, model=net, seed=1, data_mean=MEAN, data_std=STD)
     table = {"source": "net"} if "source" in {f.name for f in dataclasses.fields(entry.params_cls)} else {}
     return entry.obj(inp, entry.make_params({"steps": 3, **table}))
 

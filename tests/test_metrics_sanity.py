@@ -15,8 +15,10 @@ from torch import nn
 from bench.data.base import Batch
 from bench.registry import METRICS
 from metrics._ssim import gaussian_window, spearman, ssim
+from bench.memo import Memo
 from metrics.base import ScoreInput
 from metrics._randomize import cascade_layers
+from metrics.sanity import RandomizationParams, stage_key
 
 C1, C2 = 0.01 ** 2, 0.03 ** 2
 
@@ -212,6 +214,11 @@ def test_degenerate_maps_give_nan_not_a_crash():
     assert torch.isfinite(s.curve).all()  # SSIM against an all-zero map is defined
 
 
+def keyed(inp: ScoreInput, memo: Memo, job: str = "job", model: str = "weights") -> ScoreInput:
+    """``inp`` as the runner passes it: with the run's memo and the keys naming its work."""
+    return dataclasses.replace(inp, memo=memo, explain_key=job, method_model_key=model)
+
+
 def test_spearman_and_ssim_share_one_set_of_randomized_explanations():
     calls = []
 
@@ -219,13 +226,36 @@ def test_spearman_and_ssim_share_one_set_of_randomized_explanations():
         calls.append(1)
         return gradient_explainer(model, x)
 
+    memo = Memo()
     first = make_input(counting)
     n0 = len(calls)  # make_input explained once for the original maps
-    run("model_randomization", first)
+    run("model_randomization", keyed(first, memo))
     assert len(calls) - n0 == 3  # one explanation per stage
-    # The runner builds a new ScoreInput per metric around the same maps, images and model.
-    second = dataclasses.replace(first)
-    run("model_randomization_ssim", second)
+    run("model_randomization_ssim", keyed(first, memo))  # the same stages, found in the memo
     assert len(calls) - n0 == 3
-    run("model_randomization_ssim", make_input(counting))  # a different job: recomputed
-    assert len(calls) - n0 == 3 + 1 + 3
+    run("model_randomization_ssim", keyed(first, memo), max_stages=2)  # stage s is the same in a shorter cascade
+    assert len(calls) - n0 == 3
+    run("model_randomization_ssim", keyed(first, memo, job="another"))  # another job: recomputed
+    assert len(calls) - n0 == 3 + 3
+    run("model_randomization_ssim", first)  # no memo (a direct call): recomputed
+    assert len(calls) - n0 == 3 + 3 + 3
+
+
+def test_memoized_stages_equal_a_direct_computation_and_never_collide():
+    """Each cascade stage has its own model key: the memo holds one map set per stage, none
+    under the trained model's key, and the scores equal the memo-free computation (with
+    colliding stage keys, stage 2 would get stage 1's maps: the curves would differ)."""
+    memo = Memo()
+    inp = make_input()
+    want = run("model_randomization", inp)
+    got = run("model_randomization", keyed(inp, memo))
+    assert torch.equal(got.curve, want.curve)
+    assert not torch.allclose(got.curve[:, 0], got.curve[:, 1])  # the stages differ
+    model_keys = [k[2] for k in memo.keys()]
+    assert len(memo) == 3 and len(set(model_keys)) == 3 and "weights" not in model_keys
+    assert [stage_key("weights", RandomizationParams(), 0, s) for s in (1, 2, 3)] == model_keys
+    assert stage_key("weights", RandomizationParams(), 1, 1) != stage_key("weights", RandomizationParams(), 0, 1)
+    assert stage_key("", RandomizationParams(), 0, 1) == ""  # nothing names the weights: no memo
+    # the memo's maps are the ones a fresh explanation of each stage gives
+    again = run("model_randomization_ssim", keyed(inp, memo))
+    assert torch.equal(again.curve, run("model_randomization_ssim", inp).curve)

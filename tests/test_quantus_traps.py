@@ -1,4 +1,4 @@
-"""Regression tests for the Quantus 0.6.0 localization traps (shared/reference/metrics.md).
+"""Regression tests for the localization traps of Quantus 0.6.0 (Hedstroem et al., JMLR 2023).
 
 1. An empty mask counted as a hit (NaN cast to True)  -> here NaN, excluded and counted.
 2. Any tied maximum counts, so a constant / all-zero map (a silent SNN layer) is a hit

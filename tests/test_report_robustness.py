@@ -14,7 +14,7 @@ import pytest
 from test_report import run_json as plain_run_json
 from test_report import synthetic_rows
 
-from bench.report import build_report, figures
+from bench.report import build_report, figures, robustness
 from bench.report.data import load_report_data
 from bench.report.gallery import attack_gallery_models, fig_attack_gallery
 from bench.report.robustness import pair_cells, paired_frame, whitebox_params
@@ -327,3 +327,26 @@ def test_better_needs_the_test_and_the_mean_ci_to_agree(tmp_path):
     assert (sp["p_holm"] < 0.05).all() and (sp["ci_lo"] < 0).all() and (sp["ci_hi"] > 0).all()
     assert (sp["diff_mean"] > 0).all() and (sp["better"] == "").all()
     assert (p.loc[p["metric"] == "stability_com_shift", "better"] == "sam").all()
+
+
+def test_report_roles_come_from_run_json(tmp_path):
+    """Report roles recorded in run.json decide (no name list in the report package); a run
+    recorded before run.json held roles gets those of the registered specs of the same names."""
+    write_run(tmp_path, warn=True, new_keys=False)
+    rd = load_report_data(tmp_path)
+    assert rd.pairs() == [("sam", "ann_gradcam")] and rd.attack_gallery_methods() == ["sam", "ann_gradcam"]
+    assert rd.audit_metrics() == {"accuracy": "adversarial_accuracy", "whitebox": "attack_success_whitebox",
+                                  "transfer": "attack_success_transfer", "noise": "attack_success_noise",
+                                  "zero_gradient": "attack_zero_gradient"}
+    run = json.loads((tmp_path / "run.json").read_text())
+    run["roles"] = {"methods": {"sam": {"compare_with": []}, "ann_gradcam": {"compare_with": ["sam"]}},
+                    "metrics": {"attack_success_noise": {"audit_role": "whitebox"}}}
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    rd = load_report_data(tmp_path)
+    assert rd.pairs() == [("ann_gradcam", "sam")] and rd.attack_gallery_methods() == []
+    assert len(paired_frame(rd)) == 0  # ann_gradcam never ran on the probed SNN itself
+    assert rd.audit_metrics() == {"whitebox": "attack_success_noise"}
+    a = robustness.audit_frame(rd)
+    r = a[(a["model"] == SNN) & np.isclose(a["eps_255"], 8)].iloc[0]
+    assert r["success_whitebox"] == pytest.approx(N_NOISE_ONLY / N)  # the noise rows, in the white-box role
+    assert np.isnan(r["success_transfer"]) and np.isnan(r["clean_acc"])

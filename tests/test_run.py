@@ -81,36 +81,38 @@ def test_report_written(full):
     assert (full / "examples" / "vgg5_snn_t8" / "sam.npz").is_file()
 
 
+@pytest.mark.slow
 def test_same_config_twice_is_byte_identical(full, suite, tmp_path):
     again = run_suite(suite, out=tmp_path / "again", progress=False, report=False)
     assert (again / "results.csv").read_bytes() == (full / "results.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_resume_after_interruption(full, suite, tmp_path, monkeypatch):
     out = tmp_path / "resumed"
     calls = {"n": 0}
-    real = run_mod.CellRun.run
+    real = run_mod.run_cell
 
-    def crash_on_third(self):
+    def crash_on_third(ctx):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(self)
+        return real(ctx)
 
-    monkeypatch.setattr(run_mod.CellRun, "run", crash_on_third)
+    monkeypatch.setattr(run_mod, "run_cell", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
         run_suite(suite, out=out, progress=False, report=False)
     assert not (out / "results.csv").exists()
     done = sorted(p.stem for p in (out / "cells" / "vgg5_snn_t8").glob("*.json") if p.stem != "model")
     assert len(done) == 2
-    monkeypatch.setattr(run_mod.CellRun, "run", real)
     seen = []
-    monkeypatch.setattr(run_mod.CellRun, "run", lambda self: (seen.append(self.cell.method), real(self))[1])
+    monkeypatch.setattr(run_mod, "run_cell", lambda ctx: (seen.append(ctx.cell.method), real(ctx))[1])
     run_suite(suite, out=out, progress=False, report=False)
     assert len(seen) == 3 and not set(done) & set(seen)             # finished cells are skipped
     assert (out / "results.csv").read_bytes() == (full / "results.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_shards_merge_to_the_unsharded_table(full, suite, tmp_path):
     dirs = [run_suite(suite, out=tmp_path / f"s{i}", shard=Shard(i, 2), progress=False, report=False)
             for i in (1, 2)]
@@ -133,7 +135,8 @@ def test_shard_split_is_whole_batches():
 def test_bad_input_fails_before_writing(tmp_path, capsys):
     out = tmp_path / "never"
     for args in (["--set", 'models=["vgg5_snn_t9"]'], ["--shard", "3/2"], ["--set", "methods.nope={}"],
-                 ["--set", "run.seed=x"], ["--limit", "-1"], ["--set", "data.params.image_size=64"]):
+                 ["--set", "run.seed=x"], ["--limit", "-1"], ["--set", "data.params.image_size=64"],
+                 ["--set", 'methods.sam.layer="conv9"']):               # the plan resolves layers
         assert cli(["run", "smoke", "--out", str(out), *args]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1, err
@@ -158,6 +161,16 @@ def test_publish_one_run_compressed(full, tmp_path):
     assert json.loads((out / "run.json").read_text())["timing"] == json.loads((full / "run.json").read_text())["timing"]
 
 
+def shard_data(suite):
+    """The plan and the (unsharded) batches the runner scores."""
+    from bench.plan import make_plan
+    from bench.runtime import Clock, Progress
+    from bench.shard import load_shard
+
+    plan = make_plan(suite)
+    return plan, load_shard(plan, Shard(), Clock(), Progress(False))
+
+
 def test_stability_per_time_step_equals_a_direct_computation(full, suite):
     """The runner's per-step stability rows compare clean step s with attacked step s: recompute
     them outside the runner (attack, SAM on both inputs, Spearman per step) for batch 0."""
@@ -166,16 +179,13 @@ def test_stability_per_time_step_equals_a_direct_computation(full, suite):
 
     from bench.explain import explain_batch
     from bench.models import get_card, load_model
-    from bench.plan import make_plan
-    from bench.run import Runner
     from metrics._ssim import spearman
     from metrics.robustness import attacked_inputs
 
-    runner = Runner(make_plan(suite), full, Shard(), progress=False)
-    runner.load_data()
-    b = runner.batches[0]                                   # 4 samples, inside the limit of 6
+    plan, data = shard_data(suite)
+    b = data.batches[0]                                     # 4 samples, inside the limit of 6
     model = load_model("vgg5_snn_t8", cache_dir=suite.run.cache_dir, progress=False)
-    card, ds, params = get_card("vgg5_snn_t8"), runner.plan.dataset, suite.metrics["stability_spearman"]
+    card, ds, params = get_card("vgg5_snn_t8"), plan.dataset, suite.metrics["stability_spearman"]
     (x_adv,) = attacked_inputs(model, b, params, suite.run.seed, tuple(ds.mean), tuple(ds.std))
     expl = [explain_batch("sam", suite.methods["sam"], model, card, dataclasses.replace(b, x=x), target=b.y,
                           seed=suite.run.seed, post=suite.postprocess) for x in (b.x, x_adv)]
@@ -189,7 +199,7 @@ def test_stability_per_time_step_equals_a_direct_computation(full, suite):
     assert np.allclose(agg.to_numpy(), spearman(expl[0].maps, expl[1].maps).numpy(), atol=1e-6)
     # Grad-CAM on the ANN twin has no time steps: time-aggregated rows only
     assert df.loc[(df["metric"] == "stability_spearman") & (df["method"] == "ann_gradcam"), "timestep"].isna().all()
-    assert torch.equal(b.x, runner.batches[0].x)             # the attack did not modify the batch
+    assert torch.equal(b.x, data.batches[0].x)               # the attack did not modify the batch
 
 
 def test_attacked_examples_are_saved_for_the_gallery(full, suite):
@@ -212,12 +222,24 @@ def test_attacked_examples_are_saved_for_the_gallery(full, suite):
         assert diff.max() <= eps[0] + 2e-3 and diff.max() > eps[0] / 2   # float16 storage
 
 
+@pytest.mark.slow
 def test_another_evaluation_seed_uses_the_same_trained_models(suite, tmp_path):
-    """run.seed varies encodings and attacks, not the models: the zoo (model_seed 0) serves."""
-    other = load_suite("smoke", [f'run.cache_dir="{suite.run.cache_dir}"', "run.seed=3"])
+    """run.seed varies encodings and attacks, not the models: the zoo (model_seed 0) serves.
+    (The same run checks the gallery when the attacked metric's limit leaves out an example
+    sample: the metric is run on the example samples for the gallery, without rows.)"""
+    import numpy as np
+
+    from bench.rundir import load_npz
+
+    other = load_suite("smoke", [f'run.cache_dir="{suite.run.cache_dir}"', "run.seed=3",
+                                 "limits.stability_spearman=1"])
     out = run_suite(other, out=tmp_path / "seed3", progress=False, report=False)
     run = json.loads((out / "run.json").read_text())
     assert {c["source"] for c in run["checkpoints"].values()} == {"zoo"}
+    df = pd.read_csv(out / "results.csv")
+    assert df.loc[df["metric"] == "stability_spearman", "sample_id"].nunique() == 1
+    sam = load_npz(out / "examples" / "vgg5_snn_t8" / "sam.npz")
+    assert sam["adv_maps"].shape == (1, other.run.examples, 32, 32) and np.isfinite(sam["adv_maps"]).all()
 
 
 def test_model_randomization_stages_equal_a_direct_computation(full, suite):
@@ -228,14 +250,10 @@ def test_model_randomization_stages_equal_a_direct_computation(full, suite):
 
     from bench.explain import explain_batch
     from bench.models import get_card, load_model
-    from bench.plan import make_plan
-    from bench.run import Runner
     from metrics.base import ScoreInput
     from metrics.sanity import model_randomization
 
-    runner = Runner(make_plan(suite), full, Shard(), progress=False)
-    runner.load_data()
-    b = runner.batches[0]                                   # 4 samples = the metric's limit
+    b = shard_data(suite)[1].batches[0]                     # 4 samples = the metric's limit
     ann, card = load_model("vgg5_ann", cache_dir=suite.run.cache_dir, progress=False), get_card("vgg5_ann")
     explain = lambda model, x: explain_batch("ann_gradcam", suite.methods["ann_gradcam"], model, card,
                                              dataclasses.replace(b, x=x), target=b.y, seed=suite.run.seed,

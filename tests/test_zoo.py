@@ -7,10 +7,12 @@ import bench.models.training as training
 from bench.errors import BenchError
 from bench.config import to_plain
 from bench.data import get_dataset
-from bench.models import get_card, load_model
-from bench.models.cache import load_checkpoint, sha256_file
+from bench.models import get_card, load_model, load_model_with_provenance
+from bench.models.cache import load_checkpoint, recorded_card
+from bench.models.load import train_zoo
 from bench.models.training import data_config, evaluate, load_split
-from bench.models.zoo import ZOO_DIR, readme, recorded_card, train_zoo, zoo_names, zoo_path
+from bench.models.zoo import ZOO_DIR, readme, zoo_names, zoo_path
+from bench.store import file_digest
 
 SUBSET = 500  # test samples re-evaluated (the sidecar records the accuracy on this subset too)
 
@@ -22,11 +24,12 @@ def test_zoo_is_complete_and_documented():
     assert kinds == {"analog", "direct", "poisson_signed"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", zoo_names())
 def test_zoo_checkpoint_verifies_and_reaches_its_recorded_accuracy(name, monkeypatch, tmp_path):
     path = zoo_path(name)
     state, meta = load_checkpoint(path)  # raises on a sha256 mismatch
-    assert meta["sha256"] == sha256_file(path) and meta["bytes"] == path.stat().st_size < 1_000_000
+    assert meta["sha256"] == file_digest(path) and meta["bytes"] == path.stat().st_size < 1_000_000
     card = get_card(name)
     assert recorded_card(meta) == card and meta["data"] == to_plain(data_config(card))
     assert meta["command"].startswith("snnxai train") and meta["seed"] == 0 and meta["train_time_s"] > 0
@@ -35,7 +38,8 @@ def test_zoo_checkpoint_verifies_and_reaches_its_recorded_accuracy(name, monkeyp
         raise AssertionError("a shipped model must load without training")
 
     monkeypatch.setattr(training, "train", no_training)
-    model = load_model(name, cache_dir=tmp_path)  # the zoo comes first
+    model, prov = load_model_with_provenance(name, cache_dir=tmp_path)  # the zoo comes first
+    assert prov.as_dict() == {"sha256": meta["sha256"], "path": f"bench/zoo/{name}.pt", "source": "zoo"}
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     x, y, ids = load_split(get_dataset(card.dataset, "test", {"image_size": card.input_size}), SUBSET)
     acc = evaluate(model, (x, y, ids), seed=0)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 
 from bench.config import parse_key_values
-from bench.registry import REGISTRIES, Entry
+from bench.registry import REGISTRIES, Entry, columns
 
 HELP = "list registered datasets, models, methods or metrics"
 
-#: metadata shown as columns, per registry (besides name and summary)
+#: metadata shown as columns (besides name and summary) of the registries without a spec
+#: type; methods and metrics show the spec fields marked as columns (bench.registry.columns)
 COLUMNS = {
     "datasets": ("masks", "boxes", "source"),
     "models": ("kind", "arch", "T", "encoding", "twin"),
-    "methods": ("model_kind", "temporal", "needs_grad", "needs_label", "version"),
-    "metrics": ("category", "higher_is_better", "needs", "output", "version"),
 }
 
 
@@ -35,8 +34,9 @@ def _fmt(v: object) -> str:
 
 def table(what: str, filters: dict[str, object] | None = None) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a registry listing (used by the CLI and the README generator)."""
-    cols = COLUMNS[what]
-    entries: list[Entry] = REGISTRIES[what].entries(**(filters or {}))
+    reg = REGISTRIES[what]
+    cols = columns(reg.spec) if reg.spec is not None else COLUMNS[what]
+    entries: list[Entry] = reg.entries(**(filters or {}))
     header = ["name", *cols, "summary"]
     rows = [[e.name, *(_fmt(e.meta.get(c)) for c in cols), e.summary] for e in entries]
     return header, rows

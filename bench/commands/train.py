@@ -51,8 +51,8 @@ def main(args: argparse.Namespace) -> int:
     import torch
 
     from bench.models import ensure_trained, get_card
-    from bench.models.load import with_epochs
-    from bench.models.zoo import train_zoo, zoo_names
+    from bench.models.load import train_zoo, with_epochs
+    from bench.models.zoo import zoo_names
 
     if args.threads:
         torch.set_num_threads(args.threads)

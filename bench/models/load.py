@@ -1,23 +1,48 @@
 """Cards -> models -> trained checkpoints: the model side's public entry points.
 
-Resolution order of :func:`load_model`: the shipped zoo (``bench/zoo/<name>.pt``, if trained
-with the same card, data and seed), then the user cache (``<cache>/models/<name>-<key>.pt``),
-else train it (progress bar) and cache it. Checkpoints are always sha256-verified.
+Resolution order of :func:`load_model_with_provenance` (and its thin wrapper :func:`load_model`):
+the shipped zoo (``bench/zoo/<name>.pt``, if trained with the same card, data and seed), then
+the user cache (``<cache>/models/<name>-<key>.pt``), else train it (progress bar) and cache it.
+Checkpoints are always sha256-verified, and the loader reports where the weights came from
+(:class:`CheckpointProvenance`), so nobody resolves the zoo a second time.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import platform
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import torch
 from torch import nn
 
 from bench.errors import BenchError
 from bench.models.card import ModelCard
-from bench.models.cache import cache_key, cache_path, load_checkpoint, read_meta, save_checkpoint
+from bench.models.cache import (cache_key, cache_path, load_checkpoint, read_meta, recorded_card, save_checkpoint,
+                                training_meta)
+from bench.models.zoo import ZOO_DIR, ZOO_SEED, readme, write_zoo_entry, zoo_match, zoo_names, zoo_path
+from bench.store import state_digest, write_atomic
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointProvenance:
+    """Where a loaded model's weights came from.
+
+    ``source`` "zoo": ``sha256`` is the verified sidecar's hash of the shipped ``.pt`` file and
+    ``path`` is ``"bench/zoo/<file>"`` (the absolute file for a zoo written elsewhere).
+    ``source`` "state_dict": the weights came from the checkpoint cache (or were just trained);
+    ``sha256`` is :func:`bench.store.state_digest` of the loaded model and ``path`` is None
+    (the cache location is machine-specific). ``file`` is the checkpoint file actually read.
+    """
+
+    sha256: str
+    path: str | None
+    source: Literal["zoo", "state_dict"]
+    file: Path
+
+    def as_dict(self) -> dict[str, str | None]:
+        """The record ``run.json`` keeps per model: ``{"sha256", "path", "source"}``."""
+        return {"sha256": self.sha256, "path": self.path, "source": self.source}
 
 
 def get_card(name: str) -> ModelCard:
@@ -74,23 +99,23 @@ def ensure_trained(card: ModelCard, *, dataset: str | None = None, params: dict[
                           twin_loader=lambda n: load_model(n, device, seed=seed, cache_dir=cache_dir,
                                                            dataset=dataset, params=params, progress=progress,
                                                            log=log))
-    meta = {"name": card.name, "card": card, "data": data, "seed": seed, "key": key,
-            "command": command or f"snnxai train {card.name} --seed {seed}",
-            "torch_version": torch.__version__, "python_version": platform.python_version(), **report}
+    meta = training_meta(card, data, seed, command or f"snnxai train {card.name} --seed {seed}", report, key=key)
     return path, save_checkpoint(model.state_dict(), path, meta), True
 
 
-def load_model(name: str, device: torch.device | str = "cpu", *, train_if_missing: bool = True,
-               progress: bool = True, seed: int = 0, cache_dir: str | Path | None = None,
-               dataset: str | None = None, params: dict[str, Any] | None = None,
-               zoo_dir: Path | None = None, log: Callable[[str], None] = print) -> nn.Module:
-    """A trained model in eval mode: zoo first, then the cache, else train (and cache) it."""
+def load_model_with_provenance(name: str, device: torch.device | str = "cpu", *, train_if_missing: bool = True,
+                               progress: bool = True, seed: int = 0, cache_dir: str | Path | None = None,
+                               dataset: str | None = None, params: dict[str, Any] | None = None,
+                               zoo_dir: Path | None = None, log: Callable[[str], None] = print,
+                               ) -> tuple[nn.Module, CheckpointProvenance]:
+    """A trained model in eval mode (zoo first, then the cache, else train and cache it) and
+    where its weights came from."""
     from bench.models.training import data_config
-    from bench.models.zoo import recorded_card, zoo_match
 
     card = get_card(name)
     data = data_config(card, dataset, params)
     path = zoo_match(card, data, seed, zoo_dir)
+    from_zoo = path is not None
     if path is None:
         path = cache_path(card, _key(card, data, seed), cache_dir)
         if not path.exists():
@@ -108,4 +133,41 @@ def load_model(name: str, device: torch.device | str = "cpu", *, train_if_missin
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise BenchError(f"checkpoint {path} does not fit {name}: {str(exc).splitlines()[0]}") from None
-    return model.to(device).eval()
+    if from_zoo:
+        shown = f"bench/zoo/{path.name}" if path.parent == ZOO_DIR else str(path)
+        prov = CheckpointProvenance(meta["sha256"], shown, "zoo", path)
+    else:  # hashed on CPU before the move: the same bytes wherever the model then runs
+        prov = CheckpointProvenance(state_digest(model), None, "state_dict", path)
+    return model.to(device).eval(), prov
+
+
+def load_model(name: str, device: torch.device | str = "cpu", *, train_if_missing: bool = True,
+               progress: bool = True, seed: int = 0, cache_dir: str | Path | None = None,
+               dataset: str | None = None, params: dict[str, Any] | None = None,
+               zoo_dir: Path | None = None, log: Callable[[str], None] = print) -> nn.Module:
+    """A trained model in eval mode: :func:`load_model_with_provenance` without the provenance."""
+    return load_model_with_provenance(name, device, train_if_missing=train_if_missing, progress=progress,
+                                      seed=seed, cache_dir=cache_dir, dataset=dataset, params=params,
+                                      zoo_dir=zoo_dir, log=log)[0]
+
+
+def train_zoo(names: list[str] | None, command: str, *, progress: bool = True,
+              log: Callable[[str], None] = print, root: Path | None = None) -> list[dict[str, Any]]:
+    """Retrain the named (default: all) zoo models into ``root`` and rewrite its README.
+
+    Converted models load their ANN twin from the zoo being written (never train it)."""
+    from bench.models.training import data_config, train
+
+    root = root or ZOO_DIR
+    out = []
+    for name in names or zoo_names():
+        card = get_card(name)
+        data = data_config(card)
+        model, report = train(card, seed=ZOO_SEED, progress=progress, log=log,
+                              twin_loader=lambda n: load_model(n, zoo_dir=root, train_if_missing=False))
+        meta = write_zoo_entry(model, card, data, report, command, root)
+        log(f"wrote {zoo_path(name, root)} (test accuracy {meta['test_accuracy']:.4f}, "
+            f"{meta['train_time_s']:.0f} s, {meta['bytes'] / 1024:.0f} KB)")
+        out.append(meta)
+    write_atomic(root / "README.md", readme(root))
+    return out

@@ -2,9 +2,11 @@
 
 Each sidecar records the card, the data config, the exact command, the seed, the measured test
 accuracy and spike rates, the training time and versions, and the checkpoint's sha256.
-``snnxai train --zoo`` rewrites all of them (and ``README.md`` there) with :func:`train_zoo`.
-A zoo checkpoint is used only when its recorded card, data config and seed equal the current
-ones; otherwise :func:`bench.models.load_model` falls back to the cache (with a warning).
+``snnxai train --zoo`` rewrites all of them (and ``README.md`` there) with
+:func:`bench.models.load.train_zoo`. The zoo is a :class:`bench.store.ContentStore` keyed by
+model name. A zoo checkpoint is used only when its recorded card, data config and seed equal
+the current ones; otherwise :func:`bench.models.load_model` falls back to the cache (with a
+warning). This module only reads and writes zoo files: it imports nothing that trains or loads.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ from __future__ import annotations
 import platform
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from bench.config import build_dataclass, to_plain
-from bench.errors import BenchError
+from bench.config import to_plain
 from bench.models.card import ModelCard
-from bench.models.cache import read_meta, save_checkpoint
+from bench.models.cache import read_meta, recorded_card, save_checkpoint, training_meta
 from bench.registry import MODELS
+from bench.store import ContentStore
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 ZOO_SEED = 0
@@ -32,8 +34,13 @@ def zoo_names() -> list[str]:
     return [e.name for e in sorted(entries, key=lambda e: (e.meta.get("source") == "converted", e.name))]
 
 
+def zoo_store(root: Path | None = None) -> ContentStore:
+    """The shipped zoo (or a zoo being written at ``root``): entries ``<root>/<name>.pt``."""
+    return ContentStore(root or ZOO_DIR, ".pt", fanout=False)
+
+
 def zoo_path(name: str, root: Path | None = None) -> Path:
-    return (root or ZOO_DIR) / f"{name}.pt"
+    return zoo_store(root).path(name)
 
 
 def zoo_match(card: ModelCard, data: dict[str, Any], seed: int, root: Path | None = None) -> Path | None:
@@ -49,21 +56,10 @@ def zoo_match(card: ModelCard, data: dict[str, Any], seed: int, root: Path | Non
     return path
 
 
-def recorded_card(meta: dict[str, Any]) -> ModelCard | None:
-    """The card a sidecar records, rebuilt as a :class:`ModelCard` so that fields added to the
-    card later (with defaults that keep the old behaviour) do not invalidate older checkpoints."""
-    try:
-        return build_dataclass(ModelCard, meta.get("card") or {}, where="zoo card")
-    except BenchError:
-        return None
-
-
 def write_zoo_entry(model: torch.nn.Module, card: ModelCard, data: dict[str, Any], report: dict[str, Any],
                     command: str, root: Path | None = None) -> dict[str, Any]:
     """Write one zoo checkpoint and its sidecar; returns the sidecar dict."""
-    meta = {"name": card.name, "card": card, "data": data, "seed": ZOO_SEED, "command": command,
-            "torch_version": torch.__version__, "python_version": platform.python_version(),
-            "machine": platform.machine(), **report}
+    meta = training_meta(card, data, ZOO_SEED, command, report, machine=platform.machine())
     return save_checkpoint(model.state_dict(), zoo_path(card.name, root), meta)
 
 
@@ -93,23 +89,3 @@ def readme(root: Path | None = None) -> str:
             "the wall clock also counts other jobs' time, the CPU time is what the training itself used.\n\n"
             + "\n".join(rows) + "\n\nCommands: " + ", ".join(f"`{c}`" for c in commands) + "\n")
 
-
-def train_zoo(names: list[str] | None, command: str, *, progress: bool = True,
-              log: Callable[[str], None] = print, root: Path | None = None) -> list[dict[str, Any]]:
-    """Retrain the named (default: all) zoo models into ``root`` and rewrite its README."""
-    from bench.models.load import get_card, load_model
-    from bench.models.training import data_config, train
-
-    root = root or ZOO_DIR
-    out = []
-    for name in names or zoo_names():
-        card = get_card(name)
-        data = data_config(card)
-        model, report = train(card, seed=ZOO_SEED, progress=progress, log=log,
-                              twin_loader=lambda n: load_model(n, zoo_dir=root, train_if_missing=False))
-        meta = write_zoo_entry(model, card, data, report, command, root)
-        log(f"wrote {zoo_path(name, root)} (test accuracy {meta['test_accuracy']:.4f}, "
-            f"{meta['train_time_s']:.0f} s, {meta['bytes'] / 1024:.0f} KB)")
-        out.append(meta)
-    (root / "README.md").write_text(readme(root))
-    return out

@@ -10,17 +10,19 @@ the saved example maps); ``snnxai report RUN_DIR`` calls it, and so does the end
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
+from typing import Callable
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 
-from bench.attacks.audit import SUCCESS
 from bench.report import figures, gallery, leaderboard, robustness
 from bench.report.data import ReportData, load_report_data
 from bench.report.html import board_html, esc, frame_html, render
-from bench.results import write_atomic
+from bench.store import write_atomic
 
 #: (file stem, caption, figure function of (report data, dataset)), in report order
 DATASET_FIGURES = (
@@ -33,6 +35,17 @@ DATASET_FIGURES = (
     ("ranks", "Method ranks", figures.fig_ranks),
     ("agreement", "Metric agreement (Kendall tau)", figures.fig_agreement),
 )
+#: categories whose curves have a figure of their own (above, or in the robustness section)
+_OWN_CURVES = ("faithfulness", "sanity", "robustness")
+
+
+def dataset_figures(rd: ReportData) -> list[tuple[str, str, Callable[[ReportData, str], Figure | None]]]:
+    """:data:`DATASET_FIGURES` plus, before the ranks, the curves of every other category of
+    the run (e.g. a new metric category): nothing a run measures goes undrawn."""
+    other = [(f"curves_{c}", f"{c} curves", functools.partial(figures.fig_curves, category=c))
+             for c in rd.categories() if c not in _OWN_CURVES]
+    at = [stem for stem, _, _ in DATASET_FIGURES].index("ranks")
+    return [*DATASET_FIGURES[:at], *other, *DATASET_FIGURES[at:]]
 
 
 def _save(fig: object, path: Path, out: list[tuple[str, Path]], caption: str) -> None:
@@ -52,10 +65,11 @@ def _save(fig: object, path: Path, out: list[tuple[str, Path]], caption: str) ->
     out.append((caption, path))
 
 
-def audit_flags(table: pd.DataFrame, alpha: float) -> frozenset:
+def audit_flags(table: pd.DataFrame, alpha: float, success: dict[str, str | None]) -> frozenset:
     """``(model, metric, point)`` where the audit found the transfer or noise attack
-    significantly stronger than the white-box one (marked in the attack figure)."""
-    return frozenset((r.model, SUCCESS[other], r.point)
+    significantly stronger than the white-box one (marked in the attack figure); ``success``:
+    the success-rate metric of each attack."""
+    return frozenset((r.model, success[other], r.point)
                      for r in table.itertuples(index=False) for other in ("transfer", "noise")
                      if getattr(r, f"p_{other}") < alpha)
 
@@ -75,7 +89,7 @@ def robustness_section(rd: ReportData, dataset: str, figdir: Path, ex: dict, tab
     for g in groups:
         body += [f"<h4>{esc(robustness.paired_title(g))}</h4>", frame_html(robustness.paired_display(g))]
     figs: list[tuple[str, Path]] = []
-    flags = audit_flags(table, robustness.alpha(rd))
+    flags = audit_flags(table, robustness.alpha(rd), robustness.audit_metrics(rd).success)
     _save(figures.fig_model_curves(rd, dataset, flags), figdir / f"models_{dataset}.png", figs,
           "Accuracy under attack and attack success rates (white-box, transfer, noise) vs epsilon")
     _save(figures.fig_curves(rd, dataset, "robustness"), figdir / f"curves_robustness_{dataset}.png", figs,
@@ -101,7 +115,7 @@ def dataset_sections(rd: ReportData, dataset: str, figdir: Path, ex: dict, table
     robust = robustness_section(rd, dataset, figdir, ex, table, paired)
     sections += [robust] if robust else []
     figs: list[tuple[str, Path]] = []
-    for stem, caption, fn in DATASET_FIGURES:
+    for stem, caption, fn in dataset_figures(rd):
         _save(fn(rd, dataset), figdir / f"{stem}_{dataset}.png", figs, caption)
     for model in rd.run.get("models", []):
         _save(gallery.fig_gallery(rd, model, ex), figdir / f"gallery_{dataset}_{model}.png", figs,

@@ -3,11 +3,18 @@
 A report is a pure function of ``results.csv`` + ``run.json`` (+ the saved example maps):
 metric directions and categories, method flags and the statistics settings all come from
 run.json, never from the registries, so an old run reports the same way forever.
+
+Which part a method or metric plays in the report (the attack audit, plot styles, paired
+comparisons, the galleries) comes from the report roles of its spec
+(:class:`bench.registry.MethodSpec`, :class:`bench.registry.MetricSpec`) as run.json records
+them, never from name lists here. Runs recorded before run.json held roles get the roles of
+the registered object of the same name (roles are presentation only: no number depends on them).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -17,10 +24,9 @@ import pandas as pd
 
 from bench import stats
 from bench.errors import BenchError
+from bench.registry import AUDIT_ROLES, METHODS, METRIC_CATEGORIES, METRICS, PlotStyle, Registry
 from bench.results import read_results
 
-#: column order of the leaderboard, by metric category
-CATEGORY_ORDER = ("localization", "faithfulness", "sanity", "robustness", "complexity")
 #: stem of the attacked example inputs in ``examples/<method_model>/`` (not a method cell)
 ATTACKED = "attacked"
 
@@ -38,28 +44,71 @@ class ReportData:
     ranks: pd.DataFrame
     agreement: pd.DataFrame
 
-    @property
+    @functools.cached_property
     def metric_meta(self) -> dict[str, dict]:
-        return self.run["versions"]["metrics"]
+        """Per metric: its recorded spec (identity fields and report roles)."""
+        return _with_roles(self.run, "metrics", METRICS)
 
-    @property
+    @functools.cached_property
     def method_meta(self) -> dict[str, dict]:
-        return self.run["versions"]["methods"]
+        """Per method: its recorded spec (identity fields and report roles)."""
+        return _with_roles(self.run, "methods", METHODS)
 
     @property
     def higher(self) -> dict[str, bool]:
         return {k: bool(v["higher_is_better"]) for k, v in self.metric_meta.items()}
 
+    def suite_order(self, kind: str) -> list[str]:
+        """The suite's ``kind`` ("methods" or "metrics") in suite order."""
+        meta = self.method_meta if kind == "methods" else self.metric_meta
+        return list(self.run.get("order", {}).get(kind) or meta)
+
+    def categories(self) -> list[str]:
+        """Metric categories in report order: the documented ones
+        (:data:`bench.registry.METRIC_CATEGORIES`), then any other in suite order."""
+        cats = [self.metric_meta.get(k, {}).get("category", "") for k in self.suite_order("metrics")]
+        return [*METRIC_CATEGORIES, *dict.fromkeys(c for c in cats if c not in METRIC_CATEGORIES)]
+
     def metric_order(self, names: list[str] | set[str]) -> list[str]:
-        """Metrics sorted by category (CATEGORY_ORDER), then in suite order."""
-        suite = self.run.get("order", {}).get("metrics") or list(self.metric_meta)
+        """Metrics sorted by category (:meth:`categories`), then in suite order."""
+        suite = self.suite_order("metrics")
+        cats = self.categories()
 
         def key(k: str) -> tuple[int, int]:
             cat = self.metric_meta.get(k, {}).get("category", "")
-            return (CATEGORY_ORDER.index(cat) if cat in CATEGORY_ORDER else len(CATEGORY_ORDER),
+            return (cats.index(cat) if cat in cats else len(cats),
                     suite.index(k) if k in suite else len(suite))
 
         return sorted(set(names), key=key)
+
+    # -- report roles (see the module doc) ------------------------------------------------
+    def audit_metrics(self) -> dict[str, str]:
+        """``{audit role: metric}`` of the run's metrics (the first in suite order per role)."""
+        out: dict[str, str] = {}
+        for k in self.suite_order("metrics"):
+            role = self.metric_meta.get(k, {}).get("audit_role")
+            if role in AUDIT_ROLES:
+                out.setdefault(role, k)
+        return out
+
+    def plot_style(self, metric: str) -> PlotStyle | None:
+        """The metric's model-scope curve style, or None."""
+        style = self.metric_meta.get(metric, {}).get("plot_style")
+        return PlotStyle(**style) if style else None
+
+    def step_figure_metrics(self) -> list[str]:
+        """Metrics the per-time-step stability figure shows (when present)."""
+        return [k for k in self.suite_order("metrics") if self.metric_meta.get(k, {}).get("step_figure")]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Paired comparisons ``(method a, method b)``: each method with every method its spec
+        compares it with, in suite order."""
+        return [(a, b) for a in self.suite_order("methods")
+                for b in self.method_meta.get(a, {}).get("compare_with", ())]
+
+    def attack_gallery_methods(self) -> list[str]:
+        """Methods the clean-vs-attacked gallery shows (when present), in suite order."""
+        return [m for m in self.suite_order("methods") if self.method_meta.get(m, {}).get("attack_gallery")]
 
     def is_baseline(self, method: str) -> bool:
         return bool(self.method_meta.get(method, {}).get("baseline", False))
@@ -122,6 +171,21 @@ class ReportData:
     def metric_params(self, metric: str) -> dict[str, Any]:
         """The suite's parameters of ``metric`` from run.json (empty when it did not run)."""
         return dict(self.run.get("config", {}).get("metrics", {}).get(metric) or {})
+
+
+def _with_roles(run: dict[str, Any], kind: str, registry: Registry) -> dict[str, dict]:
+    """run.json's identity record of each method or metric (``versions``) with its report
+    roles: those run.json records (``roles``), else, for a run recorded before, those of the
+    registered object of the same name (none when the name is not registered)."""
+    recorded = run.get("roles", {}).get(kind)
+    out = {}
+    for name, meta in run["versions"][kind].items():
+        if recorded is not None:
+            roles = recorded.get(name, {})
+        else:
+            roles = registry.get(name).record("role") if name in registry else {}
+        out[name] = {**meta, **roles}
+    return out
 
 
 def _npz(path: Path) -> dict[str, np.ndarray]:

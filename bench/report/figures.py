@@ -10,7 +10,8 @@ baselines are dashed. CI bands and bars are the bootstrap CIs of
 
 from __future__ import annotations
 
-from typing import Callable
+import string
+from typing import Callable, Iterator
 
 import matplotlib
 
@@ -254,13 +255,24 @@ def fig_agreement(rd: ReportData, dataset: str) -> Figure | None:
                   left=1.55, right=0.1, bottom=1.45)
 
 
-#: the model-scope attack curves: label, colour, line style (other model-scope curves: tab10, solid)
-ATTACK_STYLE = {
-    "adversarial_accuracy": ("accuracy under white-box attack", "black", "-"),
-    "attack_success_whitebox": ("white-box success", "tab:red", "--"),
-    "attack_success_transfer": ("transfer success (crafted on the twin)", "tab:blue", "--"),
-    "attack_success_noise": ("random-noise success (control)", "tab:gray", "--"),
-}
+#: a matplotlib colour: a name ("tab:red") or an RGB tuple (a seaborn palette entry)
+Color = str | tuple[float, ...]
+
+
+def curve_style(rd: ReportData, metric: str, others: Iterator[Color]) -> tuple[str, Color, str]:
+    """Legend label, colour and line style of a model-scope curve: the metric spec's
+    ``plot_style`` (its ``param_label`` when the run sets every parameter it names), else the
+    metric's name, the next colour of ``others`` and a solid line."""
+    style = rd.plot_style(metric)
+    if style is None:
+        return metric, next(others), "-"
+    label = style.label
+    if style.param_label:
+        params = rd.metric_params(metric)
+        names = [f for _, f, _, _ in string.Formatter().parse(style.param_label) if f]
+        if all(params.get(n) for n in names):
+            label = style.param_label.format(**params)
+    return label, style.color, style.linestyle
 
 
 def fig_model_curves(rd: ReportData, dataset: str, flags: frozenset = frozenset()) -> Figure | None:
@@ -275,11 +287,7 @@ def fig_model_curves(rd: ReportData, dataset: str, flags: frozenset = frozenset(
         return None
     models = _models(rd, s)
     others = iter(sns.color_palette("tab10"))
-    style = {k: ATTACK_STYLE.get(k) or (k, next(others), "-") for k in metrics}
-    source = rd.metric_params("attack_success_transfer").get("source")
-    if source and "attack_success_transfer" in style:
-        style["attack_success_transfer"] = (f"transfer success (crafted on {source})",
-                                            *style["attack_success_transfer"][1:])
+    style = {k: curve_style(rd, k, others) for k in metrics}
     scale, xlabel = _xscale(rd, metrics[0])
     ncols = min(5, len(models))
     nrows = -(-len(models) // ncols)
@@ -310,21 +318,19 @@ def fig_model_curves(rd: ReportData, dataset: str, flags: frozenset = frozenset(
                   right=2.6, wspace=0.3)
 
 
-#: per-time-step stability panels show these metrics when present (else every one present)
-STEP_METRICS = ("stability_spearman", "stability_ssim")
-
-
 def fig_stability_steps(rd: ReportData, dataset: str) -> Figure | None:
     """Stability of per-time-step maps under attack: x = time step, y = similarity of the clean
     and attacked step-t maps, one line per eps (mean, 95% CI); dotted: the time-aggregated
     map at the same eps. One row per model, one column per (metric, temporal method); the
-    methods of one metric share the y axis."""
+    methods of one metric share the y axis. The metrics: those whose spec asks for this
+    figure (``step_figure``), else every per-step robustness metric of the run."""
     s = _sel(rd.summary, dataset=dataset)
     s = s[(s["method"] != "") & s["point"].notna()]
     robust = [k for k in s["metric"].unique() if rd.metric_meta.get(k, {}).get("category") == "robustness"]
     steps = s[s["timestep"].notna() & s["metric"].isin(robust)]
     present = rd.metric_order(steps["metric"].unique())
-    metrics = [k for k in present if k in STEP_METRICS] or present
+    wanted = set(rd.step_figure_metrics())
+    metrics = [k for k in present if k in wanted] or present
     if not metrics:
         return None
     steps = steps[steps["metric"].isin(metrics)]

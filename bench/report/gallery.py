@@ -121,16 +121,15 @@ def fig_steps(rd: ReportData, ex: dict) -> Figure | None:
                   right=0.1, bottom=0.1, wspace=0.05, hspace=0.1)
 
 
-#: methods the clean-vs-attacked gallery shows when present (else every method with adv maps)
-ATTACK_METHODS = ("sam", "snn_gradcam", "ann_gradcam")
 #: at most this many example samples (rows) in the clean-vs-attacked gallery
 ATTACK_ROWS = 4
 
 
 def attack_methods(rd: ReportData, model: str, ex: dict) -> list[str]:
-    """Methods of ``model`` whose example cell holds maps of attacked inputs (``adv_maps``)."""
+    """Methods of ``model`` whose example cell holds maps of attacked inputs (``adv_maps``):
+    those whose spec asks for the gallery (``attack_gallery``, in suite order), else all."""
     have = [m for m in rd.method_order(rd.run["dataset"]["name"], model) if "adv_maps" in ex.get((model, m), {})]
-    return [m for m in ATTACK_METHODS if m in have] or have
+    return [m for m in rd.attack_gallery_methods() if m in have] or have
 
 
 def attack_gallery_models(rd: ReportData, ex: dict) -> list[str]:

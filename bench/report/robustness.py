@@ -7,6 +7,8 @@ CSV (``audit.csv``, ``paired_stability.csv``) from the same frames, so they cann
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -15,21 +17,20 @@ from bench.report.data import ReportData
 from bench.report.html import esc
 from bench.report.leaderboard import ARROW, frame_markdown
 
-#: Paired comparisons ``(method a, method b)``: a on the probed model vs b on the model b ran
-#: on for that probe (``ann_gradcam``: the ANN twin). The paper's claim: SAM on the SNN is
-#: more stable under attack than Grad-CAM on its ANN twin.
-PAIRS = (("sam", "ann_gradcam"),)
-#: metrics whose suite parameters name the white-box attack, in order of preference
-WHITEBOX_METRICS = (audit.ACCURACY, audit.SUCCESS["whitebox"])
-
 
 def alpha(rd: ReportData) -> float:
     return float(rd.run.get("config", {}).get("report", {}).get("alpha", 0.05))
 
 
+def audit_metrics(rd: ReportData) -> audit.AuditMetrics:
+    """Which of the run's metrics plays which audit role (from their specs)."""
+    return audit.AuditMetrics(**rd.audit_metrics())
+
+
 def whitebox_params(rd: ReportData) -> dict:
-    """The white-box attack's suite parameters (``eot``, ``steps``, ...; empty for old runs)."""
-    for metric in WHITEBOX_METRICS:
+    """The white-box attack's suite parameters (``eot``, ``steps``, ...; empty for old runs):
+    those of the accuracy-under-attack metric, else of the white-box success metric."""
+    for metric in audit_metrics(rd).names("accuracy", "whitebox"):
         params = rd.metric_params(metric)
         if params:
             return params
@@ -39,19 +40,21 @@ def whitebox_params(rd: ReportData) -> dict:
 def audit_frame(rd: ReportData) -> pd.DataFrame:
     """:func:`bench.attacks.audit.audit_table` of the run, with the run's EOT setting (the
     audit's own default only when run.json does not record it) and ``eps_255`` = eps x 255."""
-    eot = whitebox_params(rd).get("eot")
-    table = audit.audit_table(rd.results) if eot is None else audit.audit_table(rd.results, eot=int(eot))
+    eot, roles = whitebox_params(rd).get("eot"), audit_metrics(rd)
+    table = (audit.audit_table(rd.results, roles=roles) if eot is None
+             else audit.audit_table(rd.results, eot=int(eot), roles=roles))
     table.insert(3, "eps_255", table["point"] * 255.0)
     return table
 
 
 def has_audit(rd: ReportData) -> bool:
-    return bool(rd.results["metric"].isin([*audit.SUCCESS.values(), audit.ZERO_GRAD]).any())
+    return bool(rd.results["metric"].isin(audit_metrics(rd).names(*audit.ATTACKS, "zero_gradient")).any())
 
 
 def warnings(rd: ReportData) -> list[str]:
     """:func:`bench.attacks.audit.audit_warnings` at the report's alpha."""
-    return audit.audit_warnings(rd.results, alpha=alpha(rd), zero_grad_max=audit.ZERO_GRAD_MAX)
+    return audit.audit_warnings(rd.results, alpha=alpha(rd), zero_grad_max=audit.ZERO_GRAD_MAX,
+                                roles=audit_metrics(rd))
 
 
 def checked(rd: ReportData) -> str:
@@ -86,16 +89,18 @@ def stability_metrics(rd: ReportData, df: pd.DataFrame) -> list[str]:
     return [k for k in rd.metric_order(curves) if rd.metric_meta.get(k, {}).get("category") == "robustness"]
 
 
-def paired_frame(rd: ReportData, pairs: tuple[tuple[str, str], ...] = PAIRS) -> pd.DataFrame:
-    """:func:`bench.attacks.audit.paired_stability` of every pair in ``pairs`` on every model
-    and stability metric, as one tidy table: ``dataset, model, metric, higher_is_better, a,
+def paired_frame(rd: ReportData, pairs: Sequence[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """:func:`bench.attacks.audit.paired_stability` of every pair in ``pairs`` (default: the
+    method specs' ``compare_with``, :meth:`ReportData.pairs`; e.g. SAM on the SNN vs Grad-CAM
+    on its ANN twin, the paper's stability claim) on every model and stability metric, as one
+    tidy table: ``dataset, model, metric, higher_is_better, a,
     a_model, b, b_model`` + the per-eps columns (``diff_mean`` = mean of a - b) + ``eps_255``
     and ``better`` (the side whose mean is better, where the Holm-corrected Wilcoxon p < alpha
     and the bootstrap CI of the mean difference excludes 0; else empty)."""
     cfg = rd.run.get("config", {}).get("report", {})
     n_boot, ci, seed = int(cfg.get("n_boot", 1000)), float(cfg.get("ci", 0.95)), int(rd.run.get("seed", 0))
     parts = []
-    for method_a, method_b in pairs:
+    for method_a, method_b in rd.pairs() if pairs is None else pairs:
         for dataset, model, a, b in pair_cells(rd, method_a, method_b):
             df = rd.results[(rd.results["dataset"] == dataset) & (rd.results["model"] == model)]
             for metric in stability_metrics(rd, df):

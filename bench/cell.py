@@ -1,0 +1,440 @@
+"""One cell of a run: explain a (probed model, method) on every sample, score the maps, write it.
+
+:func:`run_cell` is the cell's pipeline, read top to bottom:
+
+1. **explain** (:func:`explain_all`): the method on every batch of the shard, once, through the
+   heatmap cache: one :class:`~bench.explain.Explanation` per batch.
+2. **score** (:func:`score_batch`): batch by batch, every explanation-scope metric on the
+   :class:`View` it scores (the batch's samples inside its ``[limits]``), per-time-step metrics
+   also on each step's maps; then the gallery's clean-vs-attacked pairs of the batch.
+3. **rows** (:func:`add_rows`): each :class:`~metrics.base.Scores` becomes long rows (one per
+   sample, plus one per curve point).
+4. **write** (:func:`write_cell`): the rows, the cost record and the gallery examples, atomically
+   (a written cell is done: a resumed run skips it).
+
+A model-scope cell (method "") scores the model-scope metrics per batch instead
+(:func:`score_model_scope`, input :class:`~metrics.base.ModelScoreInput`).
+
+Everything a cell reads is in its :class:`CellContext`, fixed before it starts. The metrics of
+one batch share work through ``ctx.memo`` under explicit keys (:mod:`bench.memo`); the memo is
+cleared after each batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from bench import rundir
+from bench.data.base import Batch, denormalize
+from bench.explain import Explanation, explain_resolved
+from bench.heatcache import HeatmapCache
+from bench.memo import Memo, digest
+from bench.models.card import ModelCard
+from bench.plan import Cell, PlannedMetric
+from bench.registry import Entry
+from bench.runtime import Clock, Progress
+from bench.shard import ShardData
+from methods.postprocess import PostprocessConfig
+from metrics.base import AttackedInputs, ModelScoreInput, ScoreInput, Scores, attacked_inputs_key
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CellContext:
+    """Everything one cell reads, resolved before it starts.
+
+    cell: (probed model, method, the model the method runs on, its target layer).
+    run_id / dataset / split: the row labels. seed: the run seed. examples: the gallery's
+    first k samples. data_mean / data_std: the dataset normalization.
+    method / method_params / method_card / post: the method's registry entry, its resolved
+    params, the card of its model (all None for model scope), the post-processing.
+    job_key: names (method, params, layer, seed, post) in memo keys.
+    metrics: the planned metrics of this cell's scope, in suite order. gallery: the metric
+    whose attacked inputs the gallery shows (None: no gallery).
+    data: the shard's batches. preds / targets: per batch ``[B]``: the probed model's
+    prediction and the class each method explains (label or prediction, per the suite).
+    model: the probed model. method_model: the model the method runs on (None: model scope),
+    method_model_key: names its weights and card. load_model: any model by name, resolved
+    like these (the transfer attack's source).
+    heatmaps: the on-disk heatmap cache. memo: the batch's shared work. clock / progress:
+    stage timers and bars. out: the run directory.
+    """
+
+    cell: Cell
+    run_id: str
+    dataset: str
+    split: str
+    seed: int
+    examples: int
+    data_mean: tuple[float, ...]
+    data_std: tuple[float, ...]
+    method: Entry | None
+    method_params: object
+    method_card: ModelCard | None
+    post: PostprocessConfig
+    job_key: str
+    metrics: tuple[PlannedMetric, ...]
+    gallery: PlannedMetric | None
+    data: ShardData
+    preds: tuple[torch.Tensor, ...]
+    targets: tuple[torch.Tensor, ...]
+    model: nn.Module
+    method_model: nn.Module | None
+    method_model_key: str
+    load_model: Callable[[str], nn.Module]
+    heatmaps: HeatmapCache
+    memo: Memo
+    clock: Clock
+    progress: Progress
+    out: Path
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class View:
+    """Batch ``i`` as a metric sees it: the samples at run positions below its limit.
+
+    rows: their indices in batch i (None = all). batch / target / expl: those samples, the
+    classes explained and their :class:`~bench.explain.Explanation` (sliced from the batch's)."""
+
+    i: int
+    rows: torch.Tensor | None
+    batch: Batch
+    target: torch.Tensor
+    expl: Explanation
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Explainer:
+    """The cell's method re-run for new inputs of a view's samples: the metrics' ``explain_fn``.
+
+    ``explainer(model, x [B, C, H, W]) -> [B, H, W]``: the time-aggregated maps, or step
+    ``step``'s maps. On the cell's method model the whole explanation is memoized under
+    (model key, job, digest of x, sample ids and targets), so the T+1 per-step and aggregated
+    scores of one attacked input explain it once. Any other model (a randomized copy) is
+    explained afresh: the metric that derived it keys its maps (:func:`metrics.base.explain_again`).
+    """
+
+    ctx: CellContext
+    batch: Batch
+    target: torch.Tensor
+    step: int | None = None
+
+    @property
+    def key(self) -> str:
+        """Names this job in memo keys: the cell's job, the explained classes and the step."""
+        return f"{self.ctx.job_key}|target={digest(self.target)}|step={self.step}"
+
+    def explanation(self, model: nn.Module, x: torch.Tensor) -> Explanation:
+        ctx, b = self.ctx, self.batch
+        if ctx.method is None or ctx.method_card is None:
+            raise RuntimeError("a model-scope cell has no method to re-run")
+        entry, card = ctx.method, ctx.method_card
+
+        def run() -> Explanation:
+            return explain_resolved(entry, ctx.method_params, ctx.cell.layer, model, card,
+                                    dataclasses.replace(b, x=x), target=self.target, seed=ctx.seed, post=ctx.post)
+
+        if model is not ctx.method_model:
+            return run()
+        key = ("explanation", ctx.method_model_key, ctx.job_key, digest(x, b.sample_id, self.target))
+        return ctx.memo.compute(key, run)
+
+    def __call__(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        e = self.explanation(model, x)
+        if self.step is None:
+            return e.maps
+        if e.steps is None:
+            raise RuntimeError(f"method {self.ctx.cell.method!r} has no per-step maps")
+        return e.steps[self.step]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AttackedExamples:
+    """The gallery's clean-vs-attacked pairs of one batch's example samples (n of them, E budgets).
+
+    position / sample_id: ``[n]``. points: ``[E]`` budgets. maps: ``[E, n, H, W]`` the method's
+    maps of the attacked inputs. image: ``[E, n, C, H, W]`` in [0, 1]. pred: ``[E, n]`` the
+    method model's predictions for them."""
+
+    position: np.ndarray
+    sample_id: torch.Tensor
+    points: np.ndarray
+    maps: torch.Tensor
+    image: torch.Tensor
+    pred: torch.Tensor
+
+
+class CellRecord:
+    """What a cell has produced so far: result frames, cost per (stage, metric), gallery pairs."""
+
+    def __init__(self) -> None:
+        self.frames: list[pd.DataFrame] = []
+        self.cost: dict[tuple[str, str], dict[str, str | int | float]] = {}
+        self.attacked: list[AttackedExamples] = []
+
+
+# -- the cell's pipeline ----------------------------------------------------------------------
+def run_cell(ctx: CellContext) -> None:
+    """Explain, score, build rows and write one cell."""
+    rec = CellRecord()
+    if not ctx.cell.method:
+        score_model_scope(ctx, rec)
+        write_cell(ctx, rec)
+        return
+    expls = explain_all(ctx, rec)
+    bar = ctx.progress.bar(total=len(expls) * len(ctx.metrics),
+                           desc=f"score {ctx.cell.model}/{ctx.cell.method}", leave=False)
+    for i, e in enumerate(expls):
+        score_batch(ctx, rec, i, e, bar)
+        ctx.memo.clear()   # keys name their inputs: a later batch never hits these entries
+    bar.close()
+    save_examples(ctx, rec, expls)
+    write_cell(ctx, rec)
+
+
+def counted(ctx: CellContext, rec: CellRecord, stage: str, metric: str, fn: Callable[[], T]) -> T:
+    """Run ``fn()`` counting the forward/backward passes of the cell's models; add them and the
+    wall time to the cost record of (stage, metric)."""
+    from bench.cost import count_passes
+
+    mods = {id(m): m for m in (ctx.model, ctx.method_model) if m is not None}
+    t0 = time.perf_counter()
+    with count_passes(*mods.values()) as count:
+        out = fn()
+    wall = ctx.clock.add(stage, t0)
+    c = ctx.cell
+    entry = rec.cost.setdefault((stage, metric), {
+        "model": c.model, "method": c.method, "metric": metric, "stage": stage,
+        "n_samples": len(ctx.data.sample_ids), "wall_s": 0.0, "forwards": 0, "samples": 0, "backwards": 0})
+    entry["wall_s"] = float(entry["wall_s"]) + wall
+    for k, v in count.as_dict().items():
+        entry[k] = int(entry[k]) + v
+    return out
+
+
+# -- 1. explain -------------------------------------------------------------------------------
+def explain_all(ctx: CellContext, rec: CellRecord) -> list[Explanation]:
+    """The method on every batch of the shard (heatmap cache first), counted as stage "explain"."""
+    c, data = ctx.cell, ctx.data
+    if ctx.method is None or ctx.method_model is None or ctx.method_card is None:
+        raise RuntimeError(f"cell {c} has no method")
+    entry, mm, card = ctx.method, ctx.method_model, ctx.method_card
+    bar = ctx.progress.bar(total=len(data.batches), desc=f"explain {c.model}/{c.method}", leave=False)
+
+    def run() -> list[Explanation]:
+        out = []
+        for b, t in zip(data.batches, ctx.targets):
+            out.append(explain_resolved(entry, ctx.method_params, c.layer, mm, card, b, target=t,
+                                        seed=ctx.seed, post=ctx.post, cache=ctx.heatmaps,
+                                        model_key=ctx.method_model_key))
+            bar.update(1)
+        return out
+
+    expls = counted(ctx, rec, "explain", "", run)
+    bar.close()
+    return expls
+
+
+# -- 2. score ---------------------------------------------------------------------------------
+def limit_rows(ctx: CellContext, i: int, limit: int | None) -> tuple[bool, torch.Tensor | None]:
+    """(skip, rows): batch i's samples at run positions < ``limit`` (rows None = all)."""
+    if limit is None:
+        return False, None
+    pos = ctx.data.batch_pos[i]
+    keep = [j for j, p in enumerate(pos) if p < limit]
+    if len(keep) == len(pos):
+        return False, None
+    return not keep, torch.tensor(keep, dtype=torch.long, device=ctx.data.batches[i].x.device)
+
+
+def make_view(ctx: CellContext, i: int, e: Explanation, limit: int | None) -> View | None:
+    """Batch i restricted to run positions < ``limit`` (None if it has no such sample)."""
+    b, t = ctx.data.batches[i], ctx.targets[i]
+    skip, rows = limit_rows(ctx, i, limit)
+    if skip:
+        return None
+    if rows is not None:
+        b, t = b.select(rows), t[rows]
+        e = dataclasses.replace(
+            e, maps=e.maps[rows], degenerate=e.degenerate[rows],
+            steps=None if e.steps is None else e.steps[:, rows],
+            steps_degenerate=None if e.steps_degenerate is None else e.steps_degenerate[:, rows])
+    return View(i, rows, b, t, e)
+
+
+def score_batch(ctx: CellContext, rec: CellRecord, i: int, e: Explanation, bar: tqdm) -> None:
+    """Every metric on batch i (one view per sample limit, shared by the metrics that have it,
+    so they find each other's work in the memo), then the batch's gallery pairs."""
+    views: dict[int | None, View | None] = {}
+    for metric in ctx.metrics:
+        if metric.limit not in views:
+            views[metric.limit] = make_view(ctx, i, e, metric.limit)
+        v = views[metric.limit]
+        if v is not None:
+            counted(ctx, rec, "score", metric.name, lambda: score_view(ctx, rec, metric, v))
+        bar.update(1)
+    gallery_pairs(ctx, rec, i, e, views)
+
+
+def score_view(ctx: CellContext, rec: CellRecord, metric: PlannedMetric, v: View) -> None:
+    """``metric`` on a view's maps (and on each step's maps if it is per-time-step)."""
+    e = v.expl
+    maps: list[tuple[int | None, torch.Tensor, torch.Tensor]] = [(None, e.maps, e.degenerate)]
+    if metric.per_timestep and e.steps is not None and e.steps_degenerate is not None:
+        maps += [(s, e.steps[s], e.steps_degenerate[s]) for s in range(e.steps.shape[0])]
+    for step, m, deg in maps:
+        inp = score_input(ctx, metric, v, m, deg, step)
+        add_rows(ctx, rec, metric.name, v.i, metric.fn(inp, metric.params), step, deg, v.rows)
+
+
+def score_input(ctx: CellContext, metric: PlannedMetric, v: View, maps: torch.Tensor,
+                deg: torch.Tensor, step: int | None) -> ScoreInput:
+    """What an explanation-scope metric sees; the models and explainer only when its
+    ``needs`` ask for them."""
+    model, seed = ctx.model, ctx.seed
+    uses_model, explains = "model" in metric.needs, "explainer" in metric.needs
+    explainer = Explainer(ctx, v.batch, v.target, step) if explains else None
+    return ScoreInput(
+        maps=maps, batch=v.batch, degenerate=deg, seed=seed, data_mean=ctx.data_mean, data_std=ctx.data_std,
+        model_fn=(lambda x, sid: model(x, sample_id=sid, seed=seed)) if uses_model else None,
+        model=model if uses_model else None,
+        method_model=ctx.method_model if explains else None,
+        explain_fn=explainer,
+        load_model=ctx.load_model if uses_model else None,
+        memo=ctx.memo,
+        explain_key=explainer.key if explainer is not None else "",
+        method_model_key=ctx.method_model_key if explains else "")
+
+
+def gallery_pairs(ctx: CellContext, rec: CellRecord, i: int, e: Explanation,
+                  views: dict[int | None, View | None]) -> None:
+    """The gallery's clean-vs-attacked pairs for the example samples of batch i: the attacked
+    inputs the gallery metric compared (it records them in the memo), the method's maps for
+    them and the method model's predictions. When the metric's ``[limits]`` left some example
+    samples out, it is run once on the example samples (its scores are not recorded)."""
+    g, k, mm = ctx.gallery, ctx.examples, ctx.method_model
+    pos = np.asarray(ctx.data.batch_pos[i])
+    if g is None or mm is None or not (pos < k).any():
+        return
+    v = views.get(g.limit) if g.limit is None or g.limit >= k else make_view(ctx, i, e, k)
+    if v is None:
+        return
+    inp = score_input(ctx, g, v, v.expl.maps, v.expl.degenerate, None)
+    key = attacked_inputs_key(inp, g.params)
+    found = None if key is None else ctx.memo.find(key, AttackedInputs)
+    if found is None and key is not None:
+        g.fn(inp, g.params)
+        found = ctx.memo.find(key, AttackedInputs)
+    if found is None:
+        raise RuntimeError(f"metric {g.name!r} is marked attacked but recorded no attacked inputs")
+    explainer = Explainer(ctx, v.batch, v.target)
+    pv = pos if v.rows is None else pos[v.rows.cpu().numpy()]
+    sel = torch.as_tensor(np.flatnonzero(pv < k), device=v.batch.x.device)
+    full = [explainer.explanation(mm, x) for x in found.inputs]
+    with torch.no_grad():
+        preds = [mm(x, sample_id=v.batch.sample_id, seed=ctx.seed).argmax(1)[sel] for x in found.inputs]
+    rec.attacked.append(AttackedExamples(
+        position=pv[sel.cpu().numpy()], sample_id=v.batch.sample_id[sel],
+        points=np.asarray(found.points, np.float64),
+        maps=torch.stack([f.maps[sel] for f in full]),
+        image=torch.stack([denormalize(x[sel], ctx.data_mean, ctx.data_std).clamp(0, 1) for x in found.inputs]),
+        pred=torch.stack(preds)))
+
+
+def score_model_scope(ctx: CellContext, rec: CellRecord) -> None:
+    """The model-scope metrics, batch by batch, on the samples inside each metric's limit."""
+    for i, b in enumerate(ctx.data.batches):
+        for metric in ctx.metrics:
+            skip, rows = limit_rows(ctx, i, metric.limit)
+            if skip:
+                continue
+            inp = ModelScoreInput(batch=b if rows is None else b.select(rows), model=ctx.model, seed=ctx.seed,
+                                  data_mean=ctx.data_mean, data_std=ctx.data_std,
+                                  load_model=ctx.load_model, memo=ctx.memo)
+            scores = counted(ctx, rec, "score", metric.name, lambda: metric.fn(inp, metric.params))
+            add_rows(ctx, rec, metric.name, i, scores, None, None, rows)
+        ctx.memo.clear()
+
+
+# -- 3. rows ----------------------------------------------------------------------------------
+def add_rows(ctx: CellContext, rec: CellRecord, metric: str, i: int, scores: Scores, step: int | None,
+             deg: torch.Tensor | None, rows: torch.Tensor | None = None) -> None:
+    """Rows of one metric call on batch i (or its ``rows``): per-sample values, curve points."""
+    sel = (lambda a: a) if rows is None else (lambda a: a[rows.to(a.device)])
+    sid = sel(ctx.data.batches[i].sample_id).cpu().numpy()
+    B = len(sid)
+    values = scores.values.detach().double().cpu().reshape(-1).numpy()
+    if values.shape[0] != B:
+        raise RuntimeError(f"metric {metric!r} returned {values.shape[0]} values for {B} samples")
+    base = {"sample_id": sid, "target": sel(ctx.targets[i]).cpu().numpy(),
+            "pred": sel(ctx.preds[i]).cpu().numpy(), "metric": metric,
+            "timestep": np.nan if step is None else float(step),
+            "degenerate": np.zeros(B, np.int64) if deg is None else deg.cpu().numpy().astype(np.int64)}
+    rec.frames.append(pd.DataFrame({**base, "point": np.nan, "value": values}))
+    if scores.curve is not None:
+        curve = scores.curve.detach().double().cpu().numpy()
+        P = curve.shape[1]
+        if scores.points is None or len(scores.points) != P or curve.shape[0] != B:
+            raise RuntimeError(f"metric {metric!r} returned a curve {curve.shape} with "
+                               f"{None if scores.points is None else len(scores.points)} points")
+        rep = {k: (np.repeat(v, P) if isinstance(v, np.ndarray) else v) for k, v in base.items()}
+        rec.frames.append(pd.DataFrame({**rep, "point": np.tile(np.asarray(scores.points, float), B),
+                                        "value": curve.reshape(-1)}))
+
+
+# -- 4. write ---------------------------------------------------------------------------------
+def save_examples(ctx: CellContext, rec: CellRecord, expls: list[Explanation]) -> None:
+    """``examples/<model>/<method>.npz``: the example samples' maps (and steps, attacked maps)."""
+    data, sel = ctx.data, ctx.data.example_rows
+    if not len(sel):
+        return
+    arrays = {"position": data.positions[sel],
+              "sample_id": np.array(data.sample_ids)[sel],
+              "maps": torch.cat([e.maps for e in expls]).cpu().numpy()[sel].astype(np.float16),
+              "degenerate": torch.cat([e.degenerate for e in expls]).cpu().numpy()[sel],
+              "target": torch.cat(ctx.targets).cpu().numpy()[sel],
+              "pred": torch.cat(ctx.preds).cpu().numpy()[sel]}
+    steps = [e.steps for e in expls if e.steps is not None]
+    if len(steps) == len(expls) and steps:
+        arrays["steps"] = torch.cat(steps, 1).cpu().numpy()[:, sel].astype(np.float16)
+    if rec.attacked and sum(len(a.position) for a in rec.attacked) == len(sel):
+        arrays.update(attacked_arrays(ctx, rec.attacked))
+    rundir.write_examples(ctx.out / "examples" / ctx.cell.model / f"{ctx.cell.method}.npz", arrays)
+
+
+def attacked_arrays(ctx: CellContext, adv: list[AttackedExamples]) -> dict[str, np.ndarray]:
+    """The method npz's ``adv_*`` arrays (``adv_maps [E, n, H, W]``, ``adv_points [E]``), and
+    ``examples/<method_model>/attacked.npz`` (the attacked inputs and the predictions of the
+    model they were crafted on; identical for every cell on that model)."""
+    f16 = lambda a: a.astype(np.float16)
+    rundir.write_examples(
+        ctx.out / "examples" / ctx.cell.method_model / "attacked.npz",
+        {"position": np.concatenate([a.position for a in adv]),
+         "sample_id": torch.cat([a.sample_id for a in adv]).cpu().numpy(), "points": adv[0].points,
+         "image": f16(torch.cat([a.image for a in adv], 1).cpu().numpy()),
+         "pred": torch.cat([a.pred for a in adv], 1).cpu().numpy().astype(np.int64)})
+    # time-aggregated maps only: per-step stability is in the results rows, and per-step
+    # attacked maps would triple the committed examples
+    return {"adv_points": adv[0].points, "adv_maps": f16(torch.cat([a.maps for a in adv], 1).cpu().numpy())}
+
+
+def write_cell(ctx: CellContext, rec: CellRecord) -> None:
+    """The cell's rows and its meta record (cost, layer), atomically; the meta marks it done."""
+    c = ctx.cell
+    rows = pd.concat(rec.frames, ignore_index=True) if rec.frames else pd.DataFrame()
+    if len(rows):
+        rows = rows.assign(run_id=ctx.run_id, dataset=ctx.dataset, split=ctx.split, model=c.model,
+                           method=c.method, method_model=c.method_model, layer=c.layer)
+    cost = [{**v, "wall_s": round(float(v["wall_s"]), 4)} for v in rec.cost.values()]
+    meta = {**dataclasses.asdict(c), "cost": cost}
+    rundir.write_cell(ctx.out, c.model, c.method, rows, meta)

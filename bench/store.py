@@ -1,0 +1,185 @@
+"""One store: digests, atomic writes, sidecars, and the content-addressed file store on top.
+
+Everything the benchmark writes to disk or identifies by content goes through here:
+
+* digests (all sha256, hex): :func:`bytes_digest` (bytes), :func:`file_digest` (a file's bytes),
+  :func:`tensor_digest` (tensors: dtype, shape and raw bytes) and :func:`state_digest` (a
+  module's state dict: names, dtypes, shapes and raw bytes, in order -- the weights' identity
+  that ``run.json`` records for models not loaded from the zoo);
+* :func:`write_atomic`: a temporary file in the same folder, then ``os.replace``, so a reader
+  (or a resumed run) sees the old file or the complete new one, never a part;
+* entries: a data file plus a ``.json`` sidecar holding the caller's metadata and the data's
+  ``sha256`` and ``bytes``. The data is written first and the sidecar last, so a sidecar marks
+  a complete entry; reading checks the data against the sidecar (:class:`DamagedEntry` if it
+  does not match), so a damaged file is never used silently;
+* :class:`ContentStore`: entries addressed by key under one folder. The heatmap cache
+  (:mod:`bench.heatcache`), the checkpoint cache and the shipped zoo (:mod:`bench.models.cache`)
+  are instances of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from bench.errors import BenchError
+
+#: Read files in blocks of this many bytes when hashing them.
+_BLOCK = 1 << 20
+
+
+# -- digests --------------------------------------------------------------------------------
+def bytes_digest(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes (read in blocks: checkpoints need not fit in memory twice)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_BLOCK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _feed(h: hashlib._Hash, t: torch.Tensor, label: str = "") -> None:
+    """Add ``label``, a tensor's dtype and shape, then its raw bytes (CPU, contiguous) to ``h``."""
+    t = t.detach().cpu().contiguous()
+    h.update(f"{label}{t.dtype}|{tuple(t.shape)}|".encode())
+    flat = t.reshape(-1)  # 0-d tensors cannot be viewed as bytes; uint8 view also covers bfloat16
+    h.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+
+
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """Hex sha256 of tensors of any shape: each one's dtype, shape and bytes, in order."""
+    h = hashlib.sha256()
+    for t in tensors:
+        _feed(h, t)
+    return h.hexdigest()
+
+
+def state_digest(module: nn.Module) -> str:
+    """Hex sha256 over ``module.state_dict()``: each entry's name, dtype, shape and bytes, in the
+    state dict's order. Recorded in ``run.json`` as the checkpoint sha256 of a model that was
+    not loaded from the zoo, so its definition must stay fixed."""
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        _feed(h, t, f"{name}|")
+    return h.hexdigest()
+
+
+# -- atomic writes and sidecars -------------------------------------------------------------
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` (str: UTF-8) to ``path`` through a temporary file in the same folder and
+    a rename; on any error the temporary file is removed and ``path`` is left as it was."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results and caches are shared read-only files
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sidecar(path: str | Path) -> Path:
+    """The sidecar of data file ``path``: the same name with a ``.json`` suffix."""
+    return Path(path).with_suffix(".json")
+
+
+class DamagedEntry(BenchError):
+    """A store entry whose sidecar is missing or unreadable, or whose data does not match the
+    sha256 its sidecar records."""
+
+
+def read_sidecar(path: str | Path) -> dict[str, Any]:
+    """The sidecar dict of data file ``path`` (:class:`DamagedEntry` if missing or unreadable)."""
+    side = sidecar(path)
+    try:
+        meta = json.loads(side.read_text())
+    except (OSError, ValueError) as exc:
+        raise DamagedEntry(f"{path} has no readable sidecar {side.name} ({exc})") from None
+    if not isinstance(meta, dict):
+        raise DamagedEntry(f"{path} has a sidecar {side.name} that is not a JSON object")
+    return meta
+
+
+def write_entry(path: str | Path, data: bytes, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``data`` to ``path``, then its sidecar ``{**meta, "sha256", "bytes"}`` (JSON, keys
+    sorted, indent 2); returns the sidecar dict. ``meta`` must be plain JSON data."""
+    info = {**(meta or {}), "sha256": bytes_digest(data), "bytes": len(data)}
+    write_atomic(path, data)
+    write_atomic(sidecar(path), json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return info
+
+
+def verify_entry(path: str | Path) -> dict[str, Any]:
+    """The sidecar of entry ``path`` after checking the data file's sha256 against it
+    (:class:`DamagedEntry` on a mismatch or a missing data file)."""
+    meta = read_sidecar(path)
+    try:
+        actual = file_digest(path)
+    except OSError as exc:
+        raise DamagedEntry(f"{path} cannot be read ({exc})") from None
+    if actual != meta.get("sha256"):
+        raise DamagedEntry(f"{path} is corrupted or was modified (sha256 mismatch)")
+    return meta
+
+
+def read_entry(path: str | Path) -> tuple[bytes, dict[str, Any]]:
+    """``(data, sidecar)`` of entry ``path``, the data checked against the sidecar's sha256
+    (:class:`DamagedEntry` otherwise). The bytes are hashed as read, so what is returned is
+    exactly what was verified."""
+    meta = read_sidecar(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise DamagedEntry(f"{path} cannot be read ({exc})") from None
+    if bytes_digest(data) != meta.get("sha256"):
+        raise DamagedEntry(f"{path} is corrupted or was modified (sha256 mismatch)")
+    return data, meta
+
+
+# -- the content-addressed store ------------------------------------------------------------
+class ContentStore:
+    """Entries (data file + sidecar, see :func:`write_entry`) addressed by key under ``root``.
+
+    With ``fanout`` an entry lives at ``root/<key[:2]>/<key><suffix>`` (hex content keys: keeps
+    folders small), else at ``root/<key><suffix>`` (readable keys such as a model name).
+    """
+
+    def __init__(self, root: str | Path, suffix: str = ".pt", fanout: bool = True):
+        self.root = Path(root)
+        self.suffix = suffix
+        self.fanout = fanout
+
+    def path(self, key: str) -> Path:
+        """The data file of ``key`` (its sidecar: :func:`sidecar` of it)."""
+        return (self.root / key[:2] if self.fanout else self.root) / f"{key}{self.suffix}"
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` was completely written (data and sidecar present; not yet verified)."""
+        p = self.path(key)
+        return p.is_file() and sidecar(p).is_file()
+
+    def write(self, key: str, data: bytes, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Store ``data`` under ``key``; returns the sidecar dict."""
+        return write_entry(self.path(key), data, meta)
+
+    def read(self, key: str) -> tuple[bytes, dict[str, Any]] | None:
+        """``(data, sidecar)`` of ``key``, verified; None if absent; :class:`DamagedEntry` if damaged."""
+        p = self.path(key)
+        if not p.exists() and not sidecar(p).exists():
+            return None
+        return read_entry(p)
