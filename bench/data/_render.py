@@ -4,7 +4,8 @@ A pixel ``(row, col)`` belongs to a shape when its centre ``(col + 0.5, row + 0.
 it, so masks are exact and the painted object equals its mask (no anti-aliasing). Every target
 class is defined in canonical coordinates ``(u, v)`` inside the unit disk; a placement
 ``(cx, cy, r, theta)`` maps pixel centres into that frame. Distractors are unions of capsules
-(thick segments): lines, scribbles and small blobs, none of which resembles a target class.
+(thick segments): lines, scribbles and small blobs, none of which resembles a target class;
+so is the ``headroom`` layout's target-sized clutter (:data:`CLUTTER`: bars, V and Z strokes).
 """
 
 from __future__ import annotations
@@ -98,6 +99,44 @@ SHAPES: dict[str, Inside] = {
     "arrow": _polygon([(-0.85, -0.18), (0.1, -0.18), (0.1, -0.6), (0.9, 0.0), (0.1, 0.6),
                        (0.1, 0.18), (-0.85, 0.18)]),
 }
+
+
+#: Clutter kinds of the ``headroom`` layout: thick open strokes that belong to no class. None is
+#: closed or filled (so none passes for a disk, ring, triangle, star, crescent, trefoil or
+#: dumbbell), none has a crossing (cross), parallel bars (eitch) or a head (arrow). Ring- and
+#: cross-like clutter would repeat a class, and a Z/N stroke was measured too close to the eitch
+#: at 32 px, so the family is: a straight bar, a V, and a zigzag (a sawtooth of three strokes).
+CLUTTER = ("bar", "chevron", "zigzag")
+
+
+def clutter_segments(kind: torch.Tensor, centre: torch.Tensor, radius: torch.Tensor,
+                     heading: torch.Tensor, bend: torch.Tensor, mirror: torch.Tensor) -> torch.Tensor:
+    """Polylines of the :data:`CLUTTER` kinds, each inside the disk ``(centre, radius)``.
+
+    kind: ``[M]`` index into :data:`CLUTTER`; centre: ``[M, 2]`` ``(x, y)`` px; radius, heading
+    (radians), bend (in [0, 1]: the V's opening 60..100 degrees, the zigzag's amplitude
+    0.2..0.35 radius) and mirror (0/1: which way the zigzag starts): ``[M]``. Returns capsule
+    segments ``[M, 3, 4]`` for :func:`capsule_masks` (a bar repeats its one segment, a V its
+    second).
+    """
+    m = kind.shape[0]
+    # canonical points (units of radius), 4 per stroke: P0 -> P1 -> P2 -> P3
+    bar = torch.tensor([[-0.9, 0.0], [0.9, 0.0], [0.9, 0.0], [0.9, 0.0]])
+    half = math.radians(30.0) + math.radians(20.0) * bend  # half the V's opening
+    arm = torch.stack([-0.6 + 1.2 * torch.cos(half), 1.2 * torch.sin(half)], 1)  # [M, 2]
+    vertex = torch.tensor([-0.6, 0.0]).expand(m, 2)
+    chevron = torch.stack([arm, vertex, arm * torch.tensor([1.0, -1.0]), arm * torch.tensor([1.0, -1.0])], 1)
+    amp = (0.2 + 0.15 * bend) * torch.where(mirror > 0.5, -1.0, 1.0)  # [M]
+    xs = torch.tensor([-0.9, -0.3, 0.3, 0.9]).expand(m, 4)
+    ys = amp[:, None] * torch.tensor([-1.0, 1.0, -1.0, 1.0])
+    zigzag = torch.stack([xs, ys], -1)
+    pts = torch.where((kind == 0).view(-1, 1, 1), bar.expand(m, 4, 2),
+                      torch.where((kind == 1).view(-1, 1, 1), chevron, zigzag))
+    cos, sin = torch.cos(heading).view(-1, 1), torch.sin(heading).view(-1, 1)
+    x = centre[:, None, 0] + radius.view(-1, 1) * (cos * pts[..., 0] - sin * pts[..., 1])
+    y = centre[:, None, 1] + radius.view(-1, 1) * (sin * pts[..., 0] + cos * pts[..., 1])
+    xy = torch.stack([x, y], -1)  # [M, 4, 2]
+    return torch.cat([xy[:, :-1], xy[:, 1:]], -1)  # [M, 3, 4]
 
 
 def pixel_grid(size: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,12 +4,15 @@ Each sample draws all its random numbers from ``sample_generator(seed, index, st
 flat vector of uniforms laid out by :func:`_layout`, then the pixel noise), so a sample depends
 only on ``(seed, stage, index)`` and the params. :func:`render_chunk` renders a range of
 samples at once, vectorized over the chunk; ``n_targets`` is 1 (``shapes``) or 2 (``shapes_pair``,
-one target per vertical half).
+one target per vertical half). This is the ``centred`` layout; :mod:`bench.data._headroom`
+builds the ``headroom`` layout from the same pieces (:func:`draw`, :func:`placements`,
+:func:`place_clear`, :func:`background`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
@@ -18,6 +21,9 @@ from bench.seeding import sample_generator
 
 N_CANDIDATES = 8  # placements tried per distractor before it is dropped
 
+#: Background texture levels: the factor on the stripes' amplitude and the pixel noise's sigma
+#: ("default" is the level of generator version 2; "none" leaves a flat colour).
+TEXTURE: dict[str, float] = {"none": 0.0, "low": 0.5, "default": 1.0, "high": 2.0}
 
 
 def _layout(n_targets: int, n_dist: int) -> dict[str, tuple[int, ...]]:
@@ -28,9 +34,11 @@ def _layout(n_targets: int, n_dist: int) -> dict[str, tuple[int, ...]]:
             "dist_contrast": (n_dist,)}
 
 
-def _draw(params, stage: str, indices: range, n_targets: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Per-sample random numbers for ``indices``: ``{field: [C, *shape]}`` and noise ``[C, 3, H, W]``."""
-    layout = _layout(n_targets, params.n_distractors_max)
+def draw(params, stage: str, indices: range,
+         layout: dict[str, tuple[int, ...]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Per-sample random numbers for ``indices``: ``{field: [C, *shape]}`` for the fields of
+    ``layout`` (one flat uniform vector per sample, split in ``layout`` order) and pixel noise
+    ``[C, 3, H, W]`` drawn after it from the same generator."""
     sizes = [math.prod(s) for s in layout.values()]
     size = params.image_size
     flat, noise = [], []
@@ -54,7 +62,7 @@ def _labels(indices: range, second: torch.Tensor, n_targets: int) -> torch.Tenso
     return torch.stack([first, other], 1)
 
 
-def _placements(u: torch.Tensor, params, n_targets: int) -> torch.Tensor:
+def placements(u: torch.Tensor, params, n_targets: int) -> torch.Tensor:
     """``[C, n_targets, 4]`` uniforms -> ``(cx, cy, r, theta)``; target t lives in the t-th of
     ``n_targets`` vertical bands (left/right halves for pairs), fully inside the image."""
     s = float(params.image_size)
@@ -92,25 +100,31 @@ def _distractor_segments(u: torch.Tensor, size: int) -> tuple[torch.Tensor, torc
     return segs, halfwidth
 
 
-def _place_distractors(u: torch.Tensor, n_dist: torch.Tensor, forbidden: torch.Tensor,
-                       size: int) -> torch.Tensor:
+def distractor_masks(u: torch.Tensor, size: int) -> torch.Tensor:
+    """``[M, 10]`` uniforms -> ``[M, H, W]`` distractor masks (see :func:`_distractor_segments`)."""
+    segs, hw = _distractor_segments(u, size)
+    return _render.capsule_masks(segs, hw, size)
+
+
+def place_clear(u: torch.Tensor, n_used: torch.Tensor, forbidden: torch.Tensor, size: int,
+                rasterize: Callable[[torch.Tensor], torch.Tensor], gap: int) -> torch.Tensor:
     """Per slot, the first candidate placement clear of ``forbidden`` ``[C, H, W]``.
 
-    u: ``[C, D, K, 10]``; n_dist: ``[C]`` how many slots are used. Returns ``[C, D, H, W]``.
-    A slot whose K candidates all touch ``forbidden`` stays empty. Candidates are rasterized
-    only for rows still waiting for a placement (most succeed at the first try).
+    u: ``[C, D, K, F]`` uniforms (D slots, K candidates each); n_used: ``[C]`` how many slots are
+    used; rasterize: ``[M, F]`` uniforms -> ``[M, H, W]`` masks. Returns ``[C, D, H, W]``. A slot
+    whose K candidates all touch ``forbidden`` stays empty; a placed object forbids its pixels
+    grown by ``gap`` to the later slots. Candidates are rasterized only for rows still waiting
+    for a placement (most succeed at the first try).
     """
     c, d, k, _ = u.shape
-    gap = max(1, size // 32)
     out = torch.zeros(c, d, size, size, dtype=torch.bool)
     for slot in range(d):
-        pending = slot < n_dist
+        pending = slot < n_used
         for cand in range(k):
             rows = pending.nonzero().flatten()
             if rows.numel() == 0:
                 break
-            segs, hw = _distractor_segments(u[rows, slot, cand], size)
-            m = _render.capsule_masks(segs, hw, size)
+            m = rasterize(u[rows, slot, cand])
             ok = m.flatten(1).any(1) & ~(m & forbidden[rows]).flatten(1).any(1)
             out[rows[ok], slot] = m[ok]
             pending[rows[ok]] = False
@@ -118,33 +132,42 @@ def _place_distractors(u: torch.Tensor, n_dist: torch.Tensor, forbidden: torch.T
     return out
 
 
-def _background(u: torch.Tensor, bg: torch.Tensor, size: int) -> torch.Tensor:
-    """Base colour ``[C, 3]`` plus low-contrast luminance stripes -> ``[C, 3, H, W]``."""
+def background(u: torch.Tensor, bg: torch.Tensor, size: int, strength: float = 1.0) -> torch.Tensor:
+    """Base colour ``[C, 3]`` plus low-contrast luminance stripes -> ``[C, 3, H, W]``;
+    ``strength`` scales the stripes' amplitude (:data:`TEXTURE`)."""
     x, y = _render.pixel_grid(size)
     amp, freq, ang, phase = (u[:, i].view(-1, 1, 1) for i in range(4))
-    amp = 0.02 + 0.05 * amp
+    amp = (0.02 + 0.05 * amp) * strength
     freq = (2.0 + 5.0 * freq) / size  # 2..7 periods across the image
     ang = math.pi * ang
     wave = torch.sin(2 * math.pi * (freq * (x * torch.cos(ang) + y * torch.sin(ang)) + phase))
     return bg[:, :, None, None] + (amp * wave)[:, None]
 
 
-def render_chunk(params, stage: str, indices: range, n_targets: int) -> dict[str, torch.Tensor]:
-    """Render samples ``indices``. Returns images ``[C, 3, H, W]`` uint8, labels
-    ``[C, n_targets]``, targets ``[C, n_targets, H, W]`` bool and distractors ``[C, H, W]`` bool."""
+def noise_sigma(u: torch.Tensor, strength: float) -> torch.Tensor:
+    """``[C, 5]`` texture uniforms -> pixel-noise standard deviation ``[C, 1, 1, 1]``."""
+    return ((0.01 + 0.03 * u[:, 4]) * strength).view(-1, 1, 1, 1)
+
+
+def render_chunk(params, stage: str, indices: range, n_targets: int,
+                 texture: float = 1.0) -> dict[str, torch.Tensor]:
+    """Render samples ``indices`` in the ``centred`` layout. Returns images ``[C, 3, H, W]``
+    uint8, labels ``[C, n_targets]``, targets ``[C, n_targets, H, W]`` bool and distractors
+    ``[C, H, W]`` bool. ``texture`` scales stripes and pixel noise (1.0: the original level)."""
     size = params.image_size
-    u, noise = _draw(params, stage, indices, n_targets)
+    u, noise = draw(params, stage, indices, _layout(n_targets, params.n_distractors_max))
     c = len(indices)
     labels = _labels(indices, u["second_label"], n_targets)
-    place = _placements(u["place"], params, n_targets)
+    place = placements(u["place"], params, n_targets)
     targets = _render.target_masks(labels.flatten(), place.view(-1, 4), size).view(c, n_targets, size, size)
     any_target = targets.any(1)
     gap = max(2, size // 16)
     n_dist = (u["n_dist"][:, 0] * (params.n_distractors_max + 1)).long()
-    dist = _place_distractors(u["dist"], n_dist, _render.dilate(any_target, gap), size)
+    dist = place_clear(u["dist"], n_dist, _render.dilate(any_target, gap), size,
+                       lambda v: distractor_masks(v, size), max(1, size // 32))
 
     bg = 0.1 + 0.8 * u["bg"]
-    img = _background(u["texture"], bg, size)
+    img = background(u["texture"], bg, size, texture)
     for slot in range(dist.shape[1]):
         rgb = _render.pick_contrasting(u["dist_rgb"][:, slot], bg, 0.25)
         rgb = _render.fade(rgb, bg, 0.1 + 0.15 * u["dist_contrast"][:, slot])
@@ -152,7 +175,6 @@ def render_chunk(params, stage: str, indices: range, n_targets: int) -> dict[str
     for t in range(n_targets):
         rgb = _render.pick_contrasting(u["target_rgb"][:, t], bg, 0.3)
         img = torch.where(targets[:, t, None], rgb[:, :, None, None], img)
-    sigma = (0.01 + 0.03 * u["texture"][:, 4]).view(-1, 1, 1, 1)
-    img = (img + sigma * noise).clamp(0.0, 1.0)
+    img = (img + noise_sigma(u["texture"], texture) * noise).clamp(0.0, 1.0)
     return {"images": (img * 255.0).round().to(torch.uint8), "labels": labels,
             "targets": targets, "distractors": dist.any(1)}

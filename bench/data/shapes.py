@@ -1,6 +1,22 @@
 """``shapes``: the embedded default dataset -- procedural shapes with exact masks.
 
-Each image shows one target object (one of the 10 classes of :data:`~bench.data._render.SHAPES`)
+Two layouts (param ``layout``; the default is :data:`DEFAULT_LAYOUT`), each its own generator
+version in the fingerprint, so results and caches of the two never mix:
+
+- ``centred`` (generator version 2, described below): one large target near the middle. On the
+  test split (1000 images, 32x32) the mask covers 14% of the image, its centroid lies 4.5 px from
+  the centre on average, 71% of the masks cover a 2x2 centre pixel, and a fixed centre prior
+  scores a pointing game of 0.85 -- too easy to rank explanations by localization.
+- ``headroom`` (generator version 3, :mod:`bench.data._headroom`): a small target anywhere
+  (radius 0.14-0.20 of the image, mask 4.4% of the image on average), 0-3 clutter objects
+  of the same size and colour that belong to no class, and the faint distractors below. Centre
+  prior pointing game 0.24, random 0.11 (the chance level). ``bench/data/SHAPES.md`` has the
+  measured statistics of both layouts; ``scripts/data_stats.py`` re-measures them.
+
+``texture`` (none / low / default / high) scales the background stripes and pixel noise in
+either layout; ``default`` is the original level.
+
+Each (centred) image shows one target object (one of the 10 classes of :data:`~bench.data._render.SHAPES`)
 at a random position, scale, rotation and colour on a low-contrast textured background
 (stripes + pixel noise), plus 0..``n_distractors_max`` distractors (thin lines, scribbles, small
 blobs) that belong to no class and never touch the target (they keep a gap of ``size // 16``
@@ -23,31 +39,67 @@ Fast path for training loops: ``ds.tensors()`` returns all images ``[N, 3, H, W]
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, Literal
 
 import torch
 
-from bench.config import config_hash
-from bench.data import Tensors, _render
-from bench.data._scene import render_chunk
+from bench.config import config_hash, to_plain
+from bench.data import Tensors, _headroom, _render
+from bench.data._scene import TEXTURE, render_chunk
 from bench.data.base import Sample
 from bench.errors import BenchError
 from bench.registry import DATASETS
 
 CHUNK = 256
-#: Bump when the generator changes what it draws (part of the fingerprint).
-GENERATOR_VERSION = 2
 SPLITS = ("train", "val", "test")
 
-# Per-channel statistics of the default train split (all 8000 images, 32x32, seed 0);
-# tests/test_data_shapes.py::test_normalization_constants re-measures them.
+Layout = Literal["centred", "headroom"]
+Texture = Literal["none", "low", "default", "high"]
+
+#: The layout a plain ``shapes`` (no ``layout`` param) generates. Switching the default data to
+#: the headroom layout is this one line; the normalization constants follow the layout.
+DEFAULT_LAYOUT: Layout = "centred"
+
+#: Generator version per layout (part of the fingerprint): bump when a layout changes what it draws.
+GENERATOR_VERSIONS: dict[str, int] = {"centred": 2, "headroom": 3}
+#: The default layout's version (kept for callers of the single-layout API).
+GENERATOR_VERSION = GENERATOR_VERSIONS[DEFAULT_LAYOUT]
+
+#: Per-layout defaults of the params left at None.
+LAYOUT_DEFAULTS: dict[str, dict[str, float | int]] = {
+    "centred": {"scale_min": 0.25, "scale_max": 0.36, "n_clutter_max": 0},
+    "headroom": {"scale_min": 0.14, "scale_max": 0.20, "n_clutter_max": 3},
+}
+
+#: Params added after generator version 2, with the values that reproduce it. They are left
+#: out of :attr:`SyntheticShapes.params` (the identity that fingerprints, caches and zoo
+#: sidecars record) while they hold these values, so the ``centred`` data keeps the identity
+#: it had before they existed.
+LEGACY_VALUES: dict[str, Any] = {"layout": "centred", "texture": "default", "n_clutter_max": 0}
+
+# Per-channel statistics of the default-texture train split (all 8000 images, 32x32, seed 0)
+# of each layout; tests/test_data_shapes.py::test_normalization_constants re-measures them.
 SHAPES_MEAN = (0.5007, 0.5016, 0.4985)
 SHAPES_STD = (0.2453, 0.2555, 0.2431)
+HEADROOM_MEAN = (0.5006, 0.5032, 0.4964)
+HEADROOM_STD = (0.2423, 0.2466, 0.2404)
+NORMALIZATION = {"centred": (SHAPES_MEAN, SHAPES_STD), "headroom": (HEADROOM_MEAN, HEADROOM_STD)}
 
 
 @dataclasses.dataclass(frozen=True)
 class ShapesParams:
-    """Generator parameters. ``scale_min``/``scale_max``: object radius as a fraction of
-    ``image_size`` (each class fits a disk of that radius)."""
+    """Generator parameters.
+
+    layout: ``"centred"`` (generator version 2: one large object near the middle) or
+        ``"headroom"`` (version 3: a small object anywhere plus salient clutter; see
+        :mod:`bench.data._headroom`). Default :data:`DEFAULT_LAYOUT`.
+    texture: background texture level, ``none`` < ``low`` < ``default`` < ``high`` (a factor
+        0, 0.5, 1, 2 on the stripes' amplitude and the pixel noise).
+    scale_min/scale_max: object radius as a fraction of ``image_size`` (each class fits a disk
+        of that radius); None: the layout's default (:data:`LAYOUT_DEFAULTS`).
+    n_clutter_max: clutter objects per image are uniform in 0..n_clutter_max (``headroom`` only;
+        None: the layout's default).
+    """
 
     image_size: int = 32
     seed: int = 0
@@ -55,10 +107,24 @@ class ShapesParams:
     n_val: int = 1000
     n_test: int = 1000
     n_distractors_max: int = 2
-    scale_min: float = 0.25
-    scale_max: float = 0.36
+    scale_min: float | None = None
+    scale_max: float | None = None
+    layout: Layout = DEFAULT_LAYOUT
+    texture: Texture = "default"
+    n_clutter_max: int | None = None
 
     def __post_init__(self) -> None:
+        if self.layout not in LAYOUT_DEFAULTS:
+            raise ValueError(f"layout must be one of {list(LAYOUT_DEFAULTS)}, got {self.layout!r}")
+        if self.texture not in TEXTURE:
+            raise ValueError(f"texture must be one of {list(TEXTURE)}, got {self.texture!r}")
+        for key, value in LAYOUT_DEFAULTS[self.layout].items():
+            if getattr(self, key) is None:  # resolve "the layout's default" once, here
+                object.__setattr__(self, key, value)
+        if self.layout == "centred" and self.n_clutter_max != 0:
+            raise ValueError("n_clutter_max applies to layout 'headroom' only (the centred layout has no clutter)")
+        if not 0 <= self.n_clutter_max <= 4:
+            raise ValueError(f"n_clutter_max must be in 0..4, got {self.n_clutter_max}")
         check_common(self, max_scale=0.45)
 
 
@@ -94,14 +160,31 @@ class SyntheticShapes:
                  mean: tuple[float, ...], std: tuple[float, ...]):
         if split not in SPLITS:
             raise BenchError(f"{name}: unknown split {split!r} (choose from {', '.join(SPLITS)})")
-        self.name, self.split, self.params, self.n_targets = name, split, params, n_targets
+        self.name, self.split, self.spec, self.n_targets = name, split, params, n_targets
+        # shapes_pair's params have no layout/texture: it is always the centred layout
+        self.layout: str = getattr(params, "layout", "centred")
+        self._texture = TEXTURE[getattr(params, "texture", "default")]
         self.class_names = tuple(_render.SHAPES)
         self.num_classes = len(self.class_names)
         self.image_size = params.image_size
         self.mean, self.std = mean, std
         self._n = {"train": params.n_train, "val": params.n_val, "test": params.n_test}[split]
-        self._stage = f"{name}/{split}"
+        # the headroom layout draws from its own streams (no correlation with centred samples)
+        self._stage = f"{name}/{split}" + ("/headroom" if self.layout == "headroom" else "")
         self._chunks: dict[int, dict[str, torch.Tensor]] = {}
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The generator params that identify the content (plain data, what fingerprints, model
+        caches and zoo sidecars record): the resolved params without the :data:`LEGACY_VALUES`
+        ones, so ``centred`` data keeps the identity it had before those params existed."""
+        plain = to_plain(self.spec)
+        return {k: v for k, v in plain.items() if not (k in LEGACY_VALUES and v == LEGACY_VALUES[k])}
+
+    @property
+    def generator_version(self) -> int:
+        """:data:`GENERATOR_VERSIONS` of this dataset's layout."""
+        return GENERATOR_VERSIONS[self.layout]
 
     def __len__(self) -> int:
         return self._n
@@ -109,7 +192,10 @@ class SyntheticShapes:
     def _chunk(self, c: int) -> dict[str, torch.Tensor]:
         if c not in self._chunks:
             indices = range(c * CHUNK, min((c + 1) * CHUNK, self._n))
-            self._chunks[c] = render_chunk(self.params, self._stage, indices, self.n_targets)
+            if self.layout == "headroom":
+                self._chunks[c] = _headroom.render_chunk(self.spec, self._stage, indices, self._texture)
+            else:
+                self._chunks[c] = render_chunk(self.spec, self._stage, indices, self.n_targets, self._texture)
         return self._chunks[c]
 
     def __getitem__(self, index: int) -> Sample:
@@ -142,19 +228,28 @@ class SyntheticShapes:
                        sample_ids=torch.arange(self._n))
 
     def distractor_masks(self) -> torch.Tensor:
-        """``[N, H, W]`` bool: pixels painted by distractors (never touching a target)."""
+        """``[N, H, W]`` bool: pixels painted by (faint) distractors (never touching a target)."""
         return self._all("distractors")
+
+    def clutter_masks(self) -> torch.Tensor:
+        """``[N, H, W]`` bool: pixels painted by salient clutter (``headroom`` layout; all False
+        for ``centred``). Clutter keeps more than the pointing-game tolerance from the target."""
+        if self.layout != "headroom":
+            return torch.zeros(self._n, self.image_size, self.image_size, dtype=torch.bool)
+        return self._all("clutter")
 
     def fingerprint(self) -> str:
         return config_hash({"dataset": self.name, "split": self.split,
-                            "generator": GENERATOR_VERSION, "params": self.params})
+                            "generator": self.generator_version, "params": self.params})
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name}/{self.split}, n={self._n}, size={self.image_size})"
+        return (f"{type(self).__name__}({self.name}/{self.split}, n={self._n}, size={self.image_size}, "
+                f"layout={self.layout})")
 
 
 @DATASETS.register(summary=f"procedural shapes ({len(_render.SHAPES)} classes) with distractors and exact masks",
                    masks=True, boxes=True, source="embedded", params=ShapesParams)
 def shapes(split: str, params: ShapesParams) -> SyntheticShapes:
-    """One target shape per image on a textured background with 0-2 distractors."""
-    return SyntheticShapes("shapes", split, params, 1, SHAPES_MEAN, SHAPES_STD)
+    """One target shape per image on a textured background (layout ``centred`` or ``headroom``)."""
+    mean, std = NORMALIZATION[params.layout]
+    return SyntheticShapes("shapes", split, params, 1, mean, std)
