@@ -14,7 +14,7 @@ import sys
 from bench.errors import BenchError
 
 #: subcommand -> module. Order is the order shown in ``--help``.
-SUBCOMMANDS = ("ls", "train", "explain", "run", "report", "merge", "perf")
+SUBCOMMANDS = ("ls", "train", "explain", "run", "report", "merge", "compare", "perf", "repro")
 
 
 def build_parser() -> argparse.ArgumentParser:

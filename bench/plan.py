@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Callable
 from bench.config import config_hash, to_plain
 from bench.errors import BenchError
 from bench.registry import METHODS, METRICS
+from bench.variants import base_name
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from bench.adapters import AdaptedSNN
     from bench.data.base import ImageDataset
     from bench.models.card import ModelCard
+    from bench.models.load import CheckpointProvenance
     from bench.registry import Entry
     from bench.shard import Shard
     from bench.suite import Suite
@@ -41,6 +44,61 @@ class Cell:
     def record(self) -> dict[str, str]:
         """The cell's identity as run.json lists it."""
         return {"model": self.model, "method": self.method, "method_model": self.method_model}
+
+
+@dataclasses.dataclass(frozen=True)
+class CellFilter:
+    """``snnxai run --only``: compute only some cells of a suite (a submission's new cells).
+
+    ``methods`` / ``models``: the names given with ``method=`` / ``model=`` (empty: no filter
+    of that kind). A cell is selected when it matches one name of every kind given; a
+    model-scope cell (method "") has no method, so it belongs to ``model=`` filters only.
+    The filter is recorded in run.json, never hashed: the selected cells are the suite's
+    cells, computed with the suite's config and samples, so they are comparable with a run
+    of the whole suite (``snnxai compare``)."""
+
+    methods: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.methods or self.models)
+
+    def selects(self, model: str, method: str) -> bool:
+        if self.models and model not in self.models:
+            return False
+        return not self.methods or method in self.methods
+
+    def record(self) -> dict[str, list[str]]:
+        return {"methods": list(self.methods), "models": list(self.models)}
+
+    @classmethod
+    def parse(cls, items: list[str] | tuple[str, ...]) -> CellFilter:
+        """``["method=sam", "model=vgg5_snn_t8"]`` -> a filter (names checked later, against
+        the suite and the registries, by :meth:`include`)."""
+        methods, models = [], []
+        for text in items:
+            kind, sep, name = text.partition("=")
+            if not sep or kind.strip() not in ("method", "model") or not name.strip():
+                raise BenchError(f"--only expects method=NAME or model=NAME, got {text!r}")
+            (methods if kind.strip() == "method" else models).append(name.strip())
+        return cls(tuple(dict.fromkeys(methods)), tuple(dict.fromkeys(models)))
+
+    def include(self, suite: Suite) -> Suite:
+        """``suite`` with every filtered name it lacks added: a method with its default
+        params (as ``--set methods.NAME={}`` would add it; the config hash is canonical JSON, so
+        the two give the same run id), a model at the end of ``models``. An unknown name is a
+        BenchError with the registry's "did you mean"."""
+        from bench.registry import MODELS
+
+        methods = dict(suite.methods)
+        for name in self.methods:
+            if name not in methods:
+                methods[name] = METHODS.get(name).make_params()
+        for name in self.models:
+            if name not in suite.user_models:
+                MODELS.get(name)
+        models = suite.models + tuple(m for m in self.models if m not in suite.models)
+        return dataclasses.replace(suite, methods=methods, models=models)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +132,9 @@ class Plan:
     method_params: dict[str, object]           # method -> its params dataclass (None: none)
     explanation_metrics: list[PlannedMetric]   # scored on every method's maps, suite order
     model_metrics: list[PlannedMetric]         # scored once per probed model
+    only: CellFilter = CellFilter()            # --only: the cells were filtered (not hashed)
+    #: the suite's user models, adapted and probed (bench.adapters), and their weights' provenance
+    user_models: dict[str, tuple[AdaptedSNN, CheckpointProvenance]] = dataclasses.field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
@@ -103,14 +164,17 @@ class Plan:
             # run.json is written with sorted keys; these keep the suite's order for the report
             "order": {"methods": list(self.suite.methods), "metrics": list(self.suite.metrics)},
             # the specs' report roles (not hashed: no number depends on them)
-            "roles": {"methods": {k: METHODS.get(k).record("role") for k in self.suite.methods},
-                      "metrics": {k: METRICS.get(k).record("role") for k in self.suite.metrics}},
+            "roles": {"methods": {k: METHODS.get(base_name(k)).record("role") for k in self.suite.methods},
+                      "metrics": {k: METRICS.get(base_name(k)).record("role") for k in self.suite.metrics}},
             "cells": [c.record() for c in self.cells],
             "skipped_cells": self.skipped_cells,
             "skipped_metrics": [{"model": "", "method": "", "metric": k, "reason": r}
                                 for k, r in self.metric_skips.items()],
             "shard": {"index": shard.index, "count": shard.count},
             "positions": positions, "sample_ids": sample_ids,
+            "suite_version": self.suite.version,   # None when the suite declares none
+            # --only: which cells this run computes (absent without a filter)
+            **({"only": self.only.record()} if self.only else {}),
         }
 
 
@@ -121,6 +185,8 @@ def metric_skip_reason(entry: Entry, ds: ImageDataset, dataset: str) -> str | No
         return f"dataset {dataset!r} has no object masks"
     if "box" in needs and not ds.has_boxes:
         return f"dataset {dataset!r} has no bounding boxes"
+    if "step_mask" in needs and not getattr(ds, "has_step_masks", False):
+        return f"dataset {dataset!r} has no per-step masks (a static dataset)"
     return None
 
 
@@ -158,9 +224,12 @@ def target_layer(params: object, card: ModelCard, built: dict[str, nn.Module]) -
 
 
 def planned_metric(name: str, suite: Suite) -> PlannedMetric:
-    spec = METRICS.get(name).spec
-    return PlannedMetric(name=name, fn=METRICS.get(name).obj, params=suite.metrics[name],
-                         limit=suite.limits.get(name), needs=frozenset(spec.needs),
+    entry = METRICS.get(base_name(name))  # a swept variant is scored by its base metric
+    spec = entry.spec
+    # a variant's limit: its own, else its base metric's
+    return PlannedMetric(name=name, fn=entry.obj, params=suite.metrics[name],
+                         limit=suite.limits.get(name, suite.limits.get(base_name(name))),
+                         needs=frozenset(spec.needs),
                          per_timestep=bool(spec.per_timestep), attacked=bool(spec.attacked))
 
 
@@ -174,7 +243,17 @@ def check_fits(card: ModelCard, ds: ImageDataset, dataset: str) -> None:
                          f"{have[0]} classes")
 
 
-def make_plan(suite: Suite) -> Plan:
+def load_user_models(suite: Suite, ds: ImageDataset) -> dict[str, tuple[AdaptedSNN, CheckpointProvenance]]:
+    """The suite's own models (``suite.user_models``), built, loaded and probed against the
+    dataset (:func:`bench.adapters.load_user_model`): ``{name: (model, provenance)}``."""
+    if not suite.user_models:
+        return {}
+    from bench.adapters import load_user_model
+
+    return {name: load_user_model(name, spec, ds, suite.data.dataset) for name, spec in suite.user_models.items()}
+
+
+def make_plan(suite: Suite, only: CellFilter = CellFilter()) -> Plan:
     """Resolve ``suite`` (:class:`bench.suite.Suite`) into a :class:`Plan`; writes nothing."""
     from bench.data import get_dataset
     from bench.explain import resolve_params
@@ -184,30 +263,39 @@ def make_plan(suite: Suite) -> Plan:
     n = len(ds) if suite.run.n_samples == 0 else min(suite.run.n_samples, len(ds))
     if n == 0:
         raise BenchError(f"dataset {suite.data.dataset!r} split {suite.data.split!r} is empty")
-    cards = {m: get_card(m) for m in suite.models}
+    user = load_user_models(suite, ds)
+    cards = {m: user[m][0].card if m in user else get_card(m) for m in suite.models}
     cells, skipped, built = [], [], {}  # built: an untrained model per card, for its layer names
-    method_params = {k: resolve_params(METHODS.get(k), p) for k, p in suite.methods.items()}
+    built.update({m: model for m, (model, _) in user.items()})  # an adapted model's own layers
+    method_params = {k: resolve_params(METHODS.get(base_name(k)), p) for k, p in suite.methods.items()}
     for m in suite.models:
         for meth in suite.methods:
-            mm, reason = method_model_for(METHODS.get(meth), cards[m])
+            mm, reason = method_model_for(METHODS.get(base_name(meth)), cards[m])
             if mm is None:
                 skipped.append({"model": m, "method": meth, "metric": "", "reason": reason})
                 continue
-            cards.setdefault(mm, get_card(mm))
+            if mm not in cards:  # (not setdefault: a user model has no registered card to look up)
+                cards[mm] = get_card(mm)
             cells.append(Cell(m, meth, mm, target_layer(method_params[meth], cards[mm], built)))
     for card in cards.values():
         check_fits(card, ds, suite.data.dataset)
     metric_skips = {k: r for k in suite.metrics
-                    if (r := metric_skip_reason(METRICS.get(k), ds, suite.data.dataset))}
+                    if (r := metric_skip_reason(METRICS.get(base_name(k)), ds, suite.data.dataset))}
     scored = [planned_metric(k, suite) for k in suite.metrics if k not in metric_skips]
-    by_scope = {scope: [p for p in scored if METRICS.get(p.name).spec.scope == scope]
+    by_scope = {scope: [p for p in scored if METRICS.get(base_name(p.name)).spec.scope == scope]
                 for scope in ("explanation", "model")}
     if by_scope["model"]:
         cells += [Cell(m, "", "") for m in suite.models]
+    if only:  # after every check: the filtered run fails exactly where the whole suite would
+        cells = [c for c in cells if only.selects(c.model, c.method)]
+        skipped = [s for s in skipped if only.selects(s["model"], s["method"])]
+        if not cells:
+            why = "; ".join(f"{s['model']}/{s['method']}: {s['reason']}" for s in skipped)
+            raise BenchError(f"--only {only.record()} selects no cell of this suite" + (f" ({why})" if why else ""))
     versions = {
         # the specs' identity fields (bench.registry.record): part of the run hash
-        "methods": {k: METHODS.get(k).record() for k in suite.methods},
-        "metrics": {k: METRICS.get(k).record() for k in suite.metrics},
+        "methods": {k: METHODS.get(base_name(k)).record() for k in suite.methods},
+        "metrics": {k: METRICS.get(base_name(k)).record() for k in suite.metrics},
         "models": {k: to_plain(c) for k, c in sorted(cards.items())},
     }
     chash = suite.config_hash()
@@ -215,4 +303,4 @@ def make_plan(suite: Suite) -> Plan:
                 skipped_cells=skipped, metric_skips=metric_skips, versions=versions,
                 config_hash=chash, run_hash=config_hash({"config": chash, "versions": versions}),
                 method_params=method_params, explanation_metrics=by_scope["explanation"],
-                model_metrics=by_scope["model"])
+                model_metrics=by_scope["model"], only=only, user_models=user)

@@ -30,7 +30,7 @@ from bench.config import config_hash, to_plain
 from bench.errors import BenchError
 from bench.heatcache import HeatmapCache
 from bench.memo import Memo
-from bench.plan import Cell, Plan, make_plan
+from bench.plan import Cell, CellFilter, Plan, make_plan
 from bench.runtime import Clock, ModelLoader, Progress, cache_root
 from bench.seeding import seed_everything
 from bench.shard import Shard, ShardData, load_shard, parse_shard, shard_batches
@@ -41,16 +41,31 @@ __all__ = ["Shard", "merge_runs", "parse_shard", "run_suite", "shard_batches"]
 
 
 def run_suite(suite: Suite, out: str | Path | None = None, shard: Shard = Shard(), force: bool = False,
-              progress: bool = True, report: bool = True, command: str = "") -> Path:
-    """Run ``suite`` into ``out`` (default ``runs/<run_id>``); returns the run directory."""
+              progress: bool = True, report: bool = True, command: str = "",
+              only: CellFilter = CellFilter(), reference: str | Path | None = None) -> Path:
+    """Run ``suite`` into ``out`` (default ``runs/<run_id>``); returns the run directory.
+
+    ``only`` (``--only``): compute only the cells it selects (names the suite lacks are added
+    to it, see :meth:`CellFilter.include`). ``reference`` (``--reference``): a finished run
+    directory; its cells are not recomputed, and the run must be comparable with it
+    (:func:`bench.compare.check_compatible`), checked before anything is written."""
     t_start = time.perf_counter()
     clock, bars = Clock(), Progress(progress)
     seed_everything(suite.run.seed)
     # 1. plan (fails on bad input before anything is written), this shard's data
-    plan = make_plan(suite)
+    plan = make_plan(only.include(suite) if only else suite, only)
+    ref = None
+    if reference is not None:
+        from bench import compare
+
+        ref = compare.load_run(reference)
+        plan, ref_record = compare.drop_reference_cells(plan, ref)
     out_dir = Path(out) if out else default_out(plan, shard)
     data = load_shard(plan, shard, clock, bars)
     manifest = plan.manifest(shard, command, list(data.sample_ids), data.positions.tolist())
+    if ref is not None:
+        compare.check_compatible(manifest, ref, "this run")
+        manifest["reference"] = ref_record
     rundir.check_manifest(out_dir, manifest, force)
     if force:
         clear_outputs(out_dir)
@@ -114,10 +129,11 @@ def cell_context(plan: Plan, cell: Cell, data: ShardData, preds: tuple[torch.Ten
                  out: Path) -> CellContext:
     """What ``cell`` reads: its models and method, resolved by the plan, and the run's resources."""
     from bench.registry import METHODS
+    from bench.variants import base_name
 
     suite, ds = plan.suite, plan.dataset
     explains = bool(cell.method)
-    entry = METHODS.get(cell.method) if explains else None
+    entry = METHODS.get(base_name(cell.method)) if explains else None  # a swept variant: its base method
     params = plan.method_params[cell.method] if explains else None
     job = {"method": cell.method, "params": to_plain(params), "layer": cell.layer,
            "seed": suite.run.seed, "post": to_plain(suite.postprocess)}

@@ -50,16 +50,21 @@ def cell_stem(run_dir: Path, model: str, method: str) -> Path:
     return run_dir / "cells" / model / (method or MODEL_SCOPE)
 
 
-def cell_done(run_dir: Path, model: str, method: str) -> bool:
+def cell_file(run_dir: Path, model: str, method: str, suffix: str) -> Path:
+    """``cells/<model>/<method><suffix>``: appended, never ``with_suffix``, since a swept
+    variant's name may hold a dot (``sam@gamma=0.5``)."""
     stem = cell_stem(run_dir, model, method)
-    return stem.with_suffix(".json").is_file() and stem.with_suffix(".csv").is_file()
+    return stem.with_name(stem.name + suffix)
+
+
+def cell_done(run_dir: Path, model: str, method: str) -> bool:
+    return cell_file(run_dir, model, method, ".json").is_file() and cell_file(run_dir, model, method, ".csv").is_file()
 
 
 def write_cell(run_dir: Path, model: str, method: str, rows: pd.DataFrame, meta: dict) -> None:
     """Rows first, then the meta record: a cell is done only once both exist."""
-    stem = cell_stem(run_dir, model, method)
-    write_atomic(stem.with_suffix(".csv"), to_csv_text(rows if len(rows) else empty_frame()))
-    write_atomic(stem.with_suffix(".json"), dump_json(meta))
+    write_atomic(cell_file(run_dir, model, method, ".csv"), to_csv_text(rows if len(rows) else empty_frame()))
+    write_atomic(cell_file(run_dir, model, method, ".json"), dump_json(meta))
 
 
 def write_examples(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -99,9 +104,8 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, list[dict], dict[str, d
             if not cell_done(d, model, method):
                 raise BenchError(f"{d}: cell ({model}, {method or 'model scope'}) is not finished; "
                                  "re-run the same command to complete it")
-            stem = cell_stem(d, model, method)
-            frames.append(read_csv_text(stem.with_suffix(".csv").read_text()))
-            cells.append({**read_json(stem.with_suffix(".json")), "shard": man["shard"]})
+            frames.append(read_csv_text(cell_file(d, model, method, ".csv").read_text()))
+            cells.append({**read_json(cell_file(d, model, method, ".json")), "shard": man["shard"]})
         for model in man["models"]:
             p = d / "cells" / model / "model.json"
             if p.is_file():

@@ -59,7 +59,8 @@ class Progress:
 
 
 class ModelLoader:
-    """The run's models by name, each loaded once (trained on the suite's dataset: the zoo for
+    """The run's models by name, each loaded once (trained on the suite's dataset, or on
+    ``data.train_dataset`` when the suite names one: the zoo for
     the shipped models, else the checkpoint cache, training on a miss), with the provenance of
     its weights recorded in ``cells/_checkpoints/<name>.json``."""
 
@@ -74,10 +75,15 @@ class ModelLoader:
 
             suite = self.plan.suite
             with self.clock.stage("models"):
-                model, prov = load_model_with_provenance(
-                    name, device=suite.run.device, train_if_missing=True, progress=self.progress.enabled,
-                    seed=suite.run.model_seed, cache_dir=suite.run.cache_dir or None,
-                    dataset=suite.data.dataset, params=suite.data.params or None, log=self.progress.write)
+                if name in self.plan.user_models:  # a user's own model, adapted by the plan
+                    model, prov = self.plan.user_models[name]
+                    model = model.to(suite.run.device)
+                else:
+                    dataset, params = suite.data.training_data()
+                    model, prov = load_model_with_provenance(
+                        name, device=suite.run.device, train_if_missing=True, progress=self.progress.enabled,
+                        seed=suite.run.model_seed, cache_dir=suite.run.cache_dir or None,
+                        dataset=dataset, params=params, log=self.progress.write)
                 self._models[name] = model
                 card = self.plan.cards[name] if name in self.plan.cards else get_card(name)
                 self._keys[name] = model_key(prov.sha256, card)

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from bench.config import (apply_overrides, build_dataclass, config_hash, load_toml, to_plain)
 from bench.errors import BenchError, ConfigError
+from bench.variants import base_name, expand
 
 SUITES_DIR = Path(__file__).parent / "suites"
 
@@ -66,6 +67,21 @@ class DataConfig:
     dataset: str = "shapes"
     split: str = "test"
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: the data the probed models were trained on, when it differs from the evaluated data
+    #: (e.g. the zoo's `shapes` models probed on `shapes_pair` or on another texture level);
+    #: "" = the evaluated dataset and its params (the models are trained on what they explain)
+    train_dataset: str = ""
+    train_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.train_params and not self.train_dataset:
+            raise ValueError("data.train_params needs data.train_dataset")
+
+    def training_data(self) -> tuple[str, dict[str, Any] | None]:
+        """(dataset, params) the models are loaded (or trained) for."""
+        if self.train_dataset:
+            return self.train_dataset, self.train_params or None
+        return self.dataset, self.params or None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,10 +112,30 @@ class Suite:
     postprocess: Any
     report: ReportConfig = ReportConfig()
     limits: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: the suite's declared version (top-level ``version = "1"``; None: undeclared). A frozen
+    #: suite (the leaderboard) bumps it when its content changes; ``snnxai compare`` checks it.
+    version: str | None = None
+    #: the swept values of each method / metric variant (``{"sam@layer=conv1": {"layer":
+    #: "conv1"}}``, :mod:`bench.variants`); empty without a ``sweep`` table
+    variants: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    #: the user's own models (``[models.NAME]`` tables with a ``source``, or ``snnxai run
+    #: --model``), by name; each is also listed in ``models`` (:mod:`bench.adapters`)
+    user_models: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def plain(self) -> dict[str, Any]:
-        """JSON-compatible form (what run.json stores)."""
-        return to_plain(self)
+        """JSON-compatible form (what run.json stores). An undeclared ``version`` is left out,
+        so suites without one keep the config (and hash) they had before versions existed."""
+        plain = to_plain(self)
+        if plain.get("version") is None:
+            plain.pop("version", None)
+        if not plain.get("variants"):  # likewise a suite without a sweep
+            plain.pop("variants", None)
+        if not plain.get("user_models"):  # likewise a suite of registered models only
+            plain.pop("user_models", None)
+        if not plain["data"].get("train_dataset") and not plain["data"].get("train_params"):
+            plain["data"].pop("train_dataset", None)  # likewise models trained on the evaluated data
+            plain["data"].pop("train_params", None)
+        return plain
 
     def config_hash(self) -> str:
         """Hash of everything that can change a result; ``run.cache_dir`` (where caches
@@ -107,10 +143,11 @@ class Suite:
         plain = self.plain()
         plain["run"].pop("cache_dir")
         plain.pop("report")
+        plain.pop("variants", None)  # labels only: the variants' params are in methods/metrics
         return config_hash(plain)
 
 
-_TOP_KEYS = ("run", "data", "models", "methods", "metrics", "postprocess", "report", "limits")
+_TOP_KEYS = ("run", "data", "models", "methods", "metrics", "postprocess", "report", "limits", "version")
 
 
 def suite_names() -> list[str]:
@@ -135,15 +172,21 @@ def resolve_suite_path(name_or_path: str | Path) -> Path:
                      "or pass a path to a .toml file)")
 
 
-def _entry_params(registry: Any, table: Any, what: str) -> dict[str, Any]:
-    """``{name: params table}`` -> ``{name: params dataclass}`` via each entry's ``make_params``."""
+def _entry_params(registry: Any, table: Any, what: str,
+                  variants: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``{name: params table}`` -> ``{name: params dataclass}`` via each entry's ``make_params``;
+    a table with a ``sweep`` sub-table gives one entry per variant (:func:`bench.variants.expand`),
+    whose swept values are added to ``variants``."""
     if not isinstance(table, dict) or not table:
         raise ConfigError(f"suite needs a non-empty [{what}] table")
     out = {}
     for name, params in table.items():
         if not isinstance(params, dict):
             raise ConfigError(f"{what}.{name}: expected a table of parameters, got {params!r}")
-        out[name] = registry.get(name).make_params(params)
+        for key, (p, swept) in expand(registry.get(name), params, f"{what}.{name}").items():
+            out[key] = p
+            if swept and variants is not None:
+                variants[key] = swept
     return out
 
 
@@ -157,28 +200,34 @@ def build_suite(table: dict[str, Any]) -> Suite:
         close = difflib.get_close_matches(unknown[0], _TOP_KEYS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"suite: unknown table {unknown[0]!r}{hint} (allowed: {', '.join(_TOP_KEYS)})")
+    version = table.get("version")
+    if version is not None and not (isinstance(version, str) and version.strip()):
+        raise ConfigError(f"suite: 'version' must be a non-empty string such as \"1\", got {version!r}")
     run = build_dataclass(RunConfig, table.get("run", {}), "run")
     data = build_dataclass(DataConfig, table.get("data", {}), "data")
     DATASETS.get(data.dataset)
-    models = build_dataclass(_Models, {"models": table.get("models", [])}).models
+    models, user_models = _models(table.get("models", []))
     if not models:
         raise ConfigError("suite: 'models' must name at least one model")
     if len(set(models)) != len(models):
         raise ConfigError(f"suite: 'models' lists a model twice: {list(models)}")
     for m in models:
-        MODELS.get(m)
-    methods = _entry_params(METHODS, table.get("methods"), "methods")
-    metrics = _entry_params(METRICS, table.get("metrics"), "metrics")
+        if m not in user_models:
+            MODELS.get(m)
+    variants: dict[str, dict[str, Any]] = {}
+    methods = _entry_params(METHODS, table.get("methods"), "methods", variants)
+    metrics = _entry_params(METRICS, table.get("metrics"), "metrics", variants)
     limits = build_dataclass(_Limits, {"limits": table.get("limits", {})}).limits
     for k, n in limits.items():
-        if k not in metrics:
+        if k not in metrics and k not in {base_name(m) for m in metrics}:  # a swept metric's base name
             close = difflib.get_close_matches(k, list(metrics), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"limits.{k}: not a metric of this suite{hint}")
         if n < 1:
             raise ConfigError(f"limits.{k}: must be >= 1, got {n}")
     # trivial baselines are always on the leaderboard: add any the suite does not list
-    methods.update({e.name: e.make_params() for e in METHODS.entries(baseline=True) if e.name not in methods})
+    listed = {base_name(m) for m in methods}  # a swept baseline is listed by its variants
+    methods.update({e.name: e.make_params() for e in METHODS.entries(baseline=True) if e.name not in listed})
     return Suite(
         run=run,
         data=data,
@@ -188,7 +237,27 @@ def build_suite(table: dict[str, Any]) -> Suite:
         postprocess=build_dataclass(PostprocessConfig, table.get("postprocess", {}), "postprocess"),
         report=build_dataclass(ReportConfig, table.get("report", {}), "report"),
         limits=limits,
+        version=version,
+        variants=variants,
+        user_models=user_models,
     )
+
+
+def _models(value: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """``models``: a list of registered names, or a table of tables: ``[models.NAME]`` empty
+    for a registered model, or with a ``source`` for a user's own model (its
+    :class:`bench.adapters.UserModelSpec`). Returns (names in order, user specs by name)."""
+    if not isinstance(value, dict):
+        return build_dataclass(_Models, {"models": value}).models, {}
+    from bench.adapters.spec import UserModelSpec
+
+    user = {}
+    for name, spec in value.items():
+        if not isinstance(spec, dict):
+            raise ConfigError(f"models.{name}: expected a table (empty for a registered model), got {spec!r}")
+        if spec:
+            user[name] = build_dataclass(UserModelSpec, spec, f"models.{name}")
+    return tuple(value), user
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import argparse
 
+from bench.adapters.cli import add_user_model_arguments
 from bench.errors import BenchError
 
 HELP = "draw the paper-style explanation figure for one sample or image"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="model name (see `snnxai ls models`)")
-    p.add_argument("--method", default="sam", help="explanation method (default sam)")
+    p.add_argument("--model", required=True,
+                   help="model name (see `snnxai ls models`), or your own SNN as FILE.py:FUNCTION")
+    p.add_argument("--method", default="sam",
+                   help="explanation method (default sam), or a swept variant of one as a run names it, "
+                        "e.g. sam@layer=conv1,variant=exclusive")
     p.add_argument("--layer", help="target layer (default: the model card's)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--sample", type=int, metavar="I", help="index into the model dataset's test split")
@@ -25,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="method parameter, e.g. --param gamma=0.3 --param variant=official")
     p.add_argument("--seed", type=int, default=0, help="encoding seed (default 0)")
     p.add_argument("--no-twin", action="store_true", help="leave out Grad-CAM on the ANN twin")
+    add_user_model_arguments(p, with_model=False)
+    p.add_argument("--data", default="shapes", metavar="DATASET",
+                   help="the dataset a FILE.py:FUNCTION model reads (default shapes)")
 
 
 def _params(items: list[str]) -> dict[str, object] | None:
@@ -32,6 +39,24 @@ def _params(items: list[str]) -> dict[str, object] | None:
 
     out = {".".join(path): value for path, value in map(parse_override, items)}
     return out or None
+
+
+def _method(args: argparse.Namespace) -> tuple[str, dict[str, object] | None, str | None]:
+    """``--method``, ``--param`` and ``--layer`` -> (registry name, params table, layer): a
+    variant name (``sam@layer=conv1``, :mod:`bench.variants`) contributes its swept values; a
+    swept layer becomes the figure's layer (every row reads it, as with ``--layer``)."""
+    from bench.variants import parse_variant
+
+    method, swept = parse_variant(args.method)
+    params = _params(args.param) or {}
+    both = sorted(set(swept) & (set(params) | ({"layer"} if args.layer else set())))
+    if both:
+        raise BenchError(f"--method {args.method!r} already sets {', '.join(both)}; "
+                         "do not also give it with --param/--layer")
+    layer = swept.pop("layer", None)
+    if layer is not None and not isinstance(layer, str):
+        raise BenchError(f"--method {args.method!r}: layer must be a name, got {layer!r}")
+    return method, {**swept, **params} or None, layer or args.layer
 
 
 def _load_image(path: str, size: int, channels: int):
@@ -65,6 +90,18 @@ def _input(args: argparse.Namespace, card):
     return s.image, collate([s], ds.mean, ds.std), ds.class_names
 
 
+def _user_model(args: argparse.Namespace):
+    """``--model FILE.py:FUNCTION`` with ``--checkpoint``/``--adapter``/``--model-param``/``--data``
+    -> (its card, the adapted model)."""
+    from bench.adapters import load_user_model
+    from bench.adapters.cli import user_model_spec
+    from bench.data import get_dataset
+
+    name, spec = user_model_spec(args)
+    model, _ = load_user_model(name, spec, get_dataset(args.data, "test"), args.data)
+    return model.card, model
+
+
 def main(args: argparse.Namespace) -> int:
     import torch
 
@@ -72,11 +109,15 @@ def main(args: argparse.Namespace) -> int:
     from bench.explain_figure import draw_figure, figure_rows
     from bench.registry import METHODS
 
-    METHODS.get(args.method)  # unknown names fail before any model is loaded
+    method, params, layer = _method(args)
+    METHODS.get(method)  # unknown names fail before any model is loaded
     if args.every is not None and args.every < 1:
         raise BenchError(f"--every must be >= 1, got {args.every}")
-    card = models.get_card(args.model)
-    model = models.load_model(args.model)
+    if ".py:" in args.model:  # the user's own SNN (bench.adapters): its card is what the adapter finds
+        card, model = _user_model(args)
+    else:
+        card = models.get_card(args.model)
+        model = models.load_model(args.model)
     twin = None
     if card.kind == "snn" and card.twin and not args.no_twin:
         twin = models.load_model(card.twin)
@@ -87,8 +128,8 @@ def main(args: argparse.Namespace) -> int:
     if not use_pred and int(batch.y[0]) < 0:
         raise BenchError("--target label needs --sample (an image file has no label)")
     target = pred if use_pred else batch.y
-    rows = figure_rows(args.method, model, card, batch, target, twin=twin, params=_params(args.param),
-                       layer=args.layer, every=args.every, seed=args.seed)
+    rows = figure_rows(method, model, card, batch, target, twin=twin, params=params,
+                       layer=layer, every=args.every, seed=args.seed)
     what = f"sample {args.sample}" if args.image is None else args.image
     label = f", label {names[int(batch.y[0])]}" if int(batch.y[0]) >= 0 else ""
     title = f"{args.model} {what}: target {names[int(target[0])]}{label}, pred {names[int(pred[0])]}"

@@ -6,6 +6,8 @@ import argparse
 import shlex
 import sys
 
+from bench.adapters.cli import add_user_model_arguments
+
 HELP = "run a benchmark suite: explain, score, write results.csv, run.json and the report"
 
 
@@ -21,6 +23,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="recompute every cell, ignoring finished ones")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
+    add_user_model_arguments(p)
+    p.add_argument("--only", action="append", default=[], metavar="method=NAME|model=NAME",
+                   help="compute only the cells of this method / model (repeatable; a name the suite "
+                        "lacks is added with its default params); same config hash as without it")
+    p.add_argument("--reference", metavar="RUN_DIR",
+                   help="a finished run (e.g. results/leaderboard): its cells are not recomputed, and "
+                        "this run must be comparable with it (snnxai compare)")
 
 
 def overrides(args: argparse.Namespace) -> list[str]:
@@ -34,14 +43,18 @@ def overrides(args: argparse.Namespace) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from bench.adapters.cli import with_user_model
     from bench.errors import BenchError
+    from bench.plan import CellFilter
     from bench.run import parse_shard, run_suite
     from bench.suite import load_suite
 
     shard = parse_shard(args.shard)
+    only = CellFilter.parse(args.only)
     if args.limit is not None and args.limit < 0:
         raise BenchError(f"--limit must be >= 0, got {args.limit}")
     suite = load_suite(args.suite, overrides(args))
+    suite = with_user_model(suite, args)  # --model: the user's own SNN replaces the suite's models
     if suite.run.device == "cuda":
         import torch
 
@@ -49,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
             raise BenchError("device cuda requested but torch sees no CUDA device; use --device cpu")
     command = "snnxai " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     out = run_suite(suite, out=args.out, shard=shard, force=args.force, progress=not args.quiet,
-                    report=not args.no_report, command=command)
+                    report=not args.no_report, command=command, only=only, reference=args.reference)
     if args.quiet:
         print(out)
     return 0

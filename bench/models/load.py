@@ -33,11 +33,13 @@ class CheckpointProvenance:
     ``source`` "state_dict": the weights came from the checkpoint cache (or were just trained);
     ``sha256`` is :func:`bench.store.state_digest` of the loaded model and ``path`` is None
     (the cache location is machine-specific). ``file`` is the checkpoint file actually read.
+    ``source`` "user": a user's own model (:mod:`bench.adapters`); ``sha256`` as for
+    "state_dict", ``path`` the checkpoint as the user named it (None: the built weights).
     """
 
     sha256: str
     path: str | None
-    source: Literal["zoo", "state_dict"]
+    source: Literal["zoo", "state_dict", "user"]
     file: Path
 
     def as_dict(self) -> dict[str, str | None]:

@@ -69,6 +69,10 @@ def record(model: nn.Module, layers: str | Sequence[str], *, mem: bool = False,
            grad: bool = False) -> Iterator[Recording]:
     """Context manager yielding a :class:`Recording` of ``layers`` (a name or a list of names)."""
     names = [layers] if isinstance(layers, str) else list(layers)
+    if hasattr(model, "recording"):  # an adapted foreign model records itself (bench.adapters)
+        with model.recording(names, mem=mem, grad=grad) as rec:
+            yield rec
+        return
     modules = {n: layer_module(model, n) for n in names}
     if mem and not all(getattr(m, "spiking", False) for m in modules.values()):
         raise BenchError(f"{model.card.name}: membrane potentials exist only for spiking layers")

@@ -1,0 +1,46 @@
+"""The command line's side of user models: ``--model file.py:fn --checkpoint ckpt.pt --adapter
+snntorch [--model-param T=4 ...]`` for ``snnxai run`` and ``snnxai explain``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from bench.adapters.spec import UserModelSpec, default_name
+from bench.errors import BenchError
+
+
+def add_user_model_arguments(p: argparse.ArgumentParser, *, with_model: bool = True) -> None:
+    """``--checkpoint``, ``--adapter``, ``--model-param`` (and ``--model`` when ``with_model``)."""
+    if with_model:
+        p.add_argument("--model", metavar="FILE.py:FUNCTION",
+                       help="evaluate your own SNN instead of the suite's models (see README, "
+                            "'Bring your own SNN'); its name is the file's stem")
+    p.add_argument("--checkpoint", default="", metavar="PT", help="state dict to load into --model")
+    p.add_argument("--adapter", default="snntorch", choices=("snntorch", "plain"),
+                   help="how --model is wrapped (default snntorch)")
+    p.add_argument("--model-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a field of the user model's spec, e.g. T=4, call=step, encoding=rate, "
+                        "layers=[\"lif1\"] (repeatable)")
+
+
+def user_model_spec(args: argparse.Namespace) -> tuple[str, UserModelSpec]:
+    """``--model`` & co -> (model name, spec)."""
+    from bench.config import build_dataclass, parse_override
+
+    table: dict[str, object] = {"adapter": args.adapter, "source": args.model, "checkpoint": args.checkpoint}
+    for text in args.model_param:
+        path, value = parse_override(text)
+        table[".".join(path)] = value
+    return default_name(args.model), build_dataclass(UserModelSpec, table, "--model-param")
+
+
+def with_user_model(suite, args: argparse.Namespace):
+    """``suite`` probing the ``--model`` model instead of its own models (unchanged without
+    ``--model``). ``--checkpoint``/``--adapter``/``--model-param`` without ``--model`` are errors."""
+    if not args.model:
+        if args.checkpoint or args.model_param:
+            raise BenchError("--checkpoint and --model-param need --model FILE.py:FUNCTION")
+        return suite
+    name, spec = user_model_spec(args)
+    return dataclasses.replace(suite, models=(name,), user_models={name: spec})
