@@ -26,6 +26,7 @@ from bench import stats
 from bench.errors import BenchError
 from bench.registry import AUDIT_ROLES, METHODS, METRIC_CATEGORIES, METRICS, PlotStyle, Registry
 from bench.results import read_results
+from bench.variants import base_name
 
 #: stem of the attacked example inputs in ``examples/<method_model>/`` (not a method cell)
 ATTACKED = "attacked"
@@ -102,9 +103,11 @@ class ReportData:
 
     def pairs(self) -> list[tuple[str, str]]:
         """Paired comparisons ``(method a, method b)``: each method with every method its spec
-        compares it with, in suite order."""
-        return [(a, b) for a in self.suite_order("methods")
-                for b in self.method_meta.get(a, {}).get("compare_with", ())]
+        compares it with, in suite order; a compared method the suite swept stands for each of
+        its variants (:mod:`bench.variants`)."""
+        methods = self.suite_order("methods")
+        return [(a, b) for a in methods for c in self.method_meta.get(a, {}).get("compare_with", ())
+                for b in ([c] if c in methods else [m for m in methods if base_name(m) == c] or [c])]
 
     def attack_gallery_methods(self) -> list[str]:
         """Methods the clean-vs-attacked gallery shows (when present), in suite order."""
@@ -183,7 +186,8 @@ def _with_roles(run: dict[str, Any], kind: str, registry: Registry) -> dict[str,
         if recorded is not None:
             roles = recorded.get(name, {})
         else:
-            roles = registry.get(name).record("role") if name in registry else {}
+            base = base_name(name)  # a swept variant has its base entry's roles
+            roles = registry.get(base).record("role") if base in registry else {}
         out[name] = {**meta, **roles}
     return out
 
