@@ -292,6 +292,9 @@ def score_view(ctx: CellContext, rec: CellRecord, metric: PlannedMetric, v: View
     maps: list[tuple[int | None, torch.Tensor, torch.Tensor]] = [(None, e.maps, e.degenerate)]
     if metric.per_timestep and e.steps is not None and e.steps_degenerate is not None:
         maps += [(s, e.steps[s], e.steps_degenerate[s]) for s in range(e.steps.shape[0])]
+    elif metric.per_timestep and "step_mask" in metric.needs and v.batch.step_mask is not None:
+        # a method without per-step maps: its one map, scored against every step's mask
+        maps += [(s, e.maps, e.degenerate) for s in range(v.batch.step_mask.shape[1])]
     for step, m, deg in maps:
         inp = score_input(ctx, metric, v, m, deg, step)
         add_rows(ctx, rec, metric.name, v.i, metric.fn(inp, metric.params), step, deg, v.rows)
@@ -313,7 +316,8 @@ def score_input(ctx: CellContext, metric: PlannedMetric, v: View, maps: torch.Te
         load_model=ctx.load_model if uses_model else None,
         memo=ctx.memo,
         explain_key=explainer.key if explainer is not None else "",
-        method_model_key=ctx.method_model_key if explains else "")
+        method_model_key=ctx.method_model_key if explains else "",
+        timestep=step, steps=v.expl.steps)
 
 
 def gallery_pairs(ctx: CellContext, rec: CellRecord, i: int, e: Explanation,

@@ -5,7 +5,9 @@ plus its time-aggregated map, SNN Grad-CAM per step, and Grad-CAM on the ANN twi
 use the reference code's display: jet colormap at alpha 0.5 over the image.
 
 :func:`figure_rows` computes the maps (through :func:`bench.explain.explain_batch`, so the
-figure shows exactly what the benchmark scores); :func:`draw_figure` only draws.
+figure shows exactly what the benchmark scores); :func:`draw_figure` only draws. An input of
+more than 3 channels holds T steps (frames or ON/OFF events, :mod:`bench.report.display`): a
+step's panel is drawn over that step, every other panel over the last step.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from bench.registry import METHODS
 
 @dataclasses.dataclass(frozen=True)
 class Panel:
-    """title, and heat ``[H, W]`` in [0, 1] overlaid on the image (None: the image alone)."""
+    """title, heat ``[H, W]`` in [0, 1] overlaid on the image (None: the image alone), and the
+    time step the heat is of (None: no single step)."""
 
     title: str
     heat: torch.Tensor | None = None
+    step: int | None = None
 
 
 def default_every(T: int) -> int:
@@ -43,7 +47,7 @@ def method_panels(method: str, model: nn.Module, card: ModelCard, batch: Batch, 
     e = explain_batch(method, params, model, card, batch, target=target, layer=layer, seed=seed)
     panels = []
     if e.steps is not None:
-        panels = [Panel(f"t={t}", e.steps[t, 0].cpu()) for t in range(0, e.steps.shape[0], every)]
+        panels = [Panel(f"t={t}", e.steps[t, 0].cpu(), t) for t in range(0, e.steps.shape[0], every)]
     flag = " (degenerate)" if bool(e.degenerate[0]) else ""
     reduce = f"time {METHODS.get(method).make_params(params).time_reduce}" if e.steps is not None else method
     panels.append(Panel(reduce + flag, e.maps[0].cpu()))
@@ -74,17 +78,27 @@ def figure_rows(method: str, model: nn.Module, card: ModelCard, batch: Batch, ta
     return rows
 
 
+def _shown(image: torch.Tensor, step: int | None, steps: int | None):
+    """``imshow`` array of ``image`` ``[C, H, W]`` in [0, 1]: ``[H, W]`` or ``[H, W, 3]``; more
+    than 3 channels: its step ``step`` (None: the last) of ``steps`` (None: inferred)."""
+    from bench.report.display import step_layout, step_rgb
+
+    x = image.detach().cpu().clamp(0, 1)
+    if x.shape[0] > 3:
+        return step_rgb(x.numpy(), step_layout(x.shape[0], steps), step)
+    shown = x.permute(1, 2, 0).numpy()
+    return shown[..., 0] if shown.shape[-1] == 1 else shown
+
+
 def draw_figure(image: torch.Tensor, rows: list[tuple[str, list[Panel]]], path: str | Path,
-                title: str = "") -> Path:
-    """Draw ``rows`` over ``image`` ``[C, H, W]`` in [0, 1] and save to ``path`` (PNG/PDF/SVG)."""
+                title: str = "", steps: int | None = None) -> Path:
+    """Draw ``rows`` over ``image`` ``[C, H, W]`` in [0, 1] and save to ``path`` (PNG/PDF/SVG).
+    ``steps``: T of a time-varying image (``[T * C, H, W]``), when known."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = image.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
-    if shown.shape[-1] == 1:
-        shown = shown[..., 0]
     ncols = max(len(panels) for _, panels in rows)
     fig, axes = plt.subplots(len(rows), ncols, figsize=(1.6 * ncols, 1.75 * len(rows)), squeeze=False)
     for r, (label, panels) in enumerate(rows):
@@ -93,6 +107,7 @@ def draw_figure(image: torch.Tensor, rows: list[tuple[str, list[Panel]]], path: 
             ax.axis("off")
             if c >= len(panels) or (panels[c].heat is None and panels[c].title == ""):
                 continue
+            shown = _shown(image, panels[c].step, steps)
             ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None)
             if panels[c].heat is not None:
                 ax.imshow(panels[c].heat.numpy(), cmap="jet", alpha=0.5, vmin=0.0, vmax=1.0)

@@ -45,7 +45,7 @@ MetricScope = Literal["explanation", "model"]
 AuditRole = Literal["accuracy", "whitebox", "transfer", "noise", "zero_gradient"]
 AUDIT_ROLES: tuple[str, ...] = get_args(AuditRole)
 #: what a metric may need besides the maps; the runner skips a metric whose needs it cannot meet
-NEEDS = frozenset({"mask", "box", "model", "explainer"})
+NEEDS = frozenset({"mask", "box", "model", "explainer", "step_mask"})
 #: the documented metric categories in the report's column order; a metric may name another
 #: category (it is reported after these)
 METRIC_CATEGORIES = ("localization", "faithfulness", "sanity", "robustness", "complexity")

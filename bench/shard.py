@@ -55,7 +55,8 @@ class ShardData:
     positions: ``[N]`` int64, the positions of the concatenated batches.
     sample_ids: the N dataset sample ids, same order.
     example_rows: rows of the concatenated batches saved for the gallery (position < examples).
-    example_inputs: their images and labels for ``examples/inputs.npz`` (None: no such row).
+    example_inputs: their images and labels for ``examples/inputs.npz`` (None: no such row), with
+        ``mask`` ``[n, H, W]`` and ``step_mask`` ``[n, T, H, W]`` when the data has them.
     """
 
     batches: tuple[Batch, ...]
@@ -84,6 +85,8 @@ def load_shard(plan: Plan, shard: Shard, clock: Clock, progress: Progress) -> Sh
                       "label": torch.cat([b.y for b in batches]).cpu().numpy()[sel]}
             if all(b.mask is not None for b in batches):
                 inputs["mask"] = torch.cat([b.mask for b in batches]).cpu().numpy()[sel]
+            if all(b.step_mask is not None for b in batches):  # [n, T, H, W]: the report's filmstrips
+                inputs["step_mask"] = torch.cat([b.step_mask for b in batches]).cpu().numpy()[sel]
     return ShardData(batches=tuple(batches), batch_pos=tuple(tuple(b) for b in batch_pos),
                      positions=positions, sample_ids=tuple(sample_ids), example_rows=sel,
                      example_inputs=inputs)

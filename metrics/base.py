@@ -11,8 +11,11 @@ Metrics only ever see post-processed maps in [0, 1] (``[B, H, W]``); per-time-st
 obtained by the runner calling a ``per_timestep=True`` metric once per step's maps.
 
 ``category``: localization / faithfulness / robustness / sanity / complexity (or a new one).
-``needs``: subset of {"mask", "box", "model", "explainer"}; the runner skips a metric whose
-needs cannot be met (with a logged reason). ``output``: "scalar" or "curve".
+``needs``: subset of {"mask", "box", "model", "explainer", "step_mask"}; the runner skips a
+metric whose needs cannot be met (with a logged reason). ``step_mask`` (a mask per time step,
+time-varying datasets): the runner also scores a per-time-step metric once per data step on the
+maps of a method without per-step maps (its one map broadcast over time), so static methods get
+the same per-step rows as temporal ones; ``ScoreInput.timestep`` says which step. ``output``: "scalar" or "curve".
 ``scope``: "explanation" (default; scored for every method's maps, input :class:`ScoreInput`)
 or "model" (scored once per model, independent of any method, e.g. accuracy under attack; input
 :class:`ModelScoreInput`, which has no maps; rows have an empty method).
@@ -68,6 +71,10 @@ class ScoreInput:
         post-processing, targets, time step); "" = do not memoize re-explanations.
     method_model_key: names ``method_model``'s weights and card (:func:`bench.memo.model_key`);
         "" = do not memoize.
+    timestep: the time step whose maps ``maps`` are (per-time-step scoring), or None for the
+        time-aggregated map.
+    steps: the method's per-step maps ``[T, B, H, W]`` (post-processed), or None for a method
+        without them (metrics over the whole sequence, e.g. the tracking lag, read them here).
     """
 
     maps: torch.Tensor
@@ -84,6 +91,8 @@ class ScoreInput:
     memo: Memo | None = None
     explain_key: str = ""
     method_model_key: str = ""
+    timestep: int | None = None
+    steps: torch.Tensor | None = None
 
 
 @dataclasses.dataclass(frozen=True)

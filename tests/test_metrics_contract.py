@@ -17,7 +17,7 @@ from bench.data.base import Batch, box_to_mask
 from bench.registry import METRIC_CATEGORIES, METRICS, MetricSpec
 from metrics.base import ScoreInput, Scores
 
-NEEDS = {"mask", "box", "model", "explainer"}
+NEEDS = {"mask", "box", "model", "explainer", "step_mask"}
 B, H = 4, 16
 #: parameters that keep the contract fast, applied to every metric whose params have the field
 #: (attacks: two budgets, few PGD steps; the transfer attack crafts on the probed model itself,
@@ -49,7 +49,10 @@ def make_input(rows: slice = slice(None)) -> ScoreInput:
     model = SmallConvNet(3, 6, 3, depth=2)  # two conv blocks, logits [B, 3]
     maps = input_x_gradient(model, x)
     maps[2] = 0.0  # a silent (all-zero) map
-    batch = Batch(x=x, y=torch.tensor([0, 1, 2, 0]), sample_id=torch.arange(10, 10 + B), mask=mask, box=box)
+    # per-step masks (temporal metrics): the static mask at each of 3 steps, 1 input channel a step
+    step_mask = mask.unsqueeze(1).expand(B, 3, H, H)
+    batch = Batch(x=x, y=torch.tensor([0, 1, 2, 0]), sample_id=torch.arange(10, 10 + B), mask=mask, box=box,
+                  step_mask=step_mask)
     batch = batch.select(rows)
     return ScoreInput(maps=maps[rows], batch=batch, model_fn=lambda xx, ids: model(xx, sample_id=ids),
                       model=model, method_model=model, explain_fn=input_x_gradient, seed=3,

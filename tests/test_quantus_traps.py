@@ -22,9 +22,12 @@ LOCALIZATION = METRICS.names(category="localization")
 
 def scores(name: str, maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     b = maps.shape[0]
-    batch = Batch(x=torch.zeros(b, 3, *maps.shape[1:]), y=torch.zeros(b, dtype=torch.long),
-                  sample_id=torch.arange(b), mask=mask)
     entry = METRICS.get(name)
+    # per-step metrics (shapes_motion) read the mask of each step: one step with the same mask,
+    # so the traps below hold for them exactly as for the static metrics
+    step = mask[:, None] if "step_mask" in entry.spec.needs else None
+    batch = Batch(x=torch.zeros(b, 3, *maps.shape[1:]), y=torch.zeros(b, dtype=torch.long),
+                  sample_id=torch.arange(b), mask=mask, step_mask=step)
     return entry.obj(ScoreInput(maps=maps, batch=batch), entry.make_params()).values
 
 

@@ -28,6 +28,10 @@ class Sample:
     sample_id: a stable integer id, unique within (dataset, split); keys all randomness.
     parts: optional ``[K, H, W]`` bool masks of K labelled objects (``shapes_pair``).
     part_labels: optional ``[K]`` long labels of those objects.
+    step_mask: optional ``[T, H, W]`` bool, the target's pixels at each time step (time-varying
+        datasets; ``mask`` is then their union over the steps).
+    step_box: optional ``[T, 4]`` float, the tight box of each step's mask.
+    track: optional ``[T, 2]`` float ``(x, y)`` px, the target's centre at each step.
     """
 
     image: torch.Tensor
@@ -37,6 +41,9 @@ class Sample:
     box: torch.Tensor | None = None
     parts: torch.Tensor | None = None
     part_labels: torch.Tensor | None = None
+    step_mask: torch.Tensor | None = None
+    step_box: torch.Tensor | None = None
+    track: torch.Tensor | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +55,8 @@ class Batch:
     sample_id: ``[B]`` long ids.
     mask: ``[B, H, W]`` bool or None.  box: ``[B, 4]`` float or None.
     parts / part_labels: ``[B, K, H, W]`` / ``[B, K]`` or None.
+    step_mask / step_box / track: ``[B, T, H, W]`` bool / ``[B, T, 4]`` / ``[B, T, 2]`` or None
+        (batch-first like every field; :func:`step_masks` gives the masks time-first).
     """
 
     x: torch.Tensor
@@ -57,6 +66,9 @@ class Batch:
     box: torch.Tensor | None = None
     parts: torch.Tensor | None = None
     part_labels: torch.Tensor | None = None
+    step_mask: torch.Tensor | None = None
+    step_box: torch.Tensor | None = None
+    track: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -143,7 +155,25 @@ def collate(samples: Sequence[Sample], mean: Sequence[float], std: Sequence[floa
         box=stack("box"),
         parts=stack("parts"),
         part_labels=stack("part_labels"),
+        step_mask=stack("step_mask"),
+        step_box=stack("step_box"),
+        track=stack("track"),
     )
+
+
+def step_masks(batch: Batch, steps: int | None = None) -> torch.Tensor | None:
+    """The batch's per-step masks time-first, ``[T, B, H, W]`` bool.
+
+    A time-varying batch gives its ``step_mask`` transposed; a static batch its ``mask``
+    broadcast over ``steps`` steps (1 when None), so per-step scoring treats both alike.
+    None when the batch has no mask at all."""
+    if batch.step_mask is not None:
+        if steps is not None and steps != batch.step_mask.shape[1]:
+            raise ValueError(f"asked for {steps} steps of masks with {batch.step_mask.shape[1]} steps")
+        return batch.step_mask.transpose(0, 1)
+    if batch.mask is None:
+        return None
+    return batch.mask.unsqueeze(0).expand(steps or 1, *batch.mask.shape)
 
 
 def load_batch(dataset: ImageDataset, indices: Sequence[int]) -> Batch:

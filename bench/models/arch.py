@@ -20,7 +20,7 @@ from torch import nn
 
 from bench.errors import BenchError
 from bench.models.card import ModelCard
-from bench.models.encoders import poisson, poisson_signed
+from bench.models.encoders import SEQUENCE_ENCODINGS, poisson, poisson_signed, sequence_input
 from bench.models.layers import Relu, Spiking, TimeBatchNorm
 
 
@@ -37,6 +37,12 @@ ARCHS: dict[str, ArchSpec] = {
     "vgg11": ArchSpec((64, 128, 256, 256, 512, 512, 512, 512), (1, 2, 4, 6), (4096,)),
     "vgg5": ArchSpec((16, 32, 64, 64), (1, 2, 3)),
 }
+
+
+def sequence_steps(card: ModelCard) -> int:
+    """Time steps folded into the channels of the card's input: ``card.T`` for a sequence
+    encoding (``frames``/``events``, also on an ANN twin, whose card names the data's T), else 1."""
+    return card.T if card.encoding in SEQUENCE_ENCODINGS else 1
 
 
 class VGG(nn.Module):
@@ -59,7 +65,7 @@ class VGG(nn.Module):
         self.convs, self.norms = nn.ModuleList(), nn.ModuleList()
         self.acts = nn.ModuleDict()
         self.pool_after = frozenset(spec.pool_after)
-        cin = card.in_channels
+        cin = card.in_channels // sequence_steps(card)  # a sequence input: one step's channels
         for i, c in enumerate(spec.convs, 1):
             self.convs.append(nn.Conv2d(cin, c, 3, padding=1, bias=bias))
             self.norms.append(self._norm(c, 2))
@@ -93,6 +99,8 @@ class VGG(nn.Module):
     def _first_input(self, x: torch.Tensor, sample_id: torch.Tensor | None, seed: int) -> torch.Tensor:
         """First conv's output ``[T*B, C1, H, W]`` (computed once when the input is time-invariant)."""
         enc, T = self.card.encoding, self.T
+        if enc in SEQUENCE_ENCODINGS:
+            return self.convs[0](sequence_input(x, sequence_steps(self.card), T))
         if enc in ("direct", "analog"):
             z = self.convs[0](x)
             return z.unsqueeze(0).expand(T, *z.shape).reshape(T * z.shape[0], *z.shape[1:])

@@ -53,7 +53,10 @@ class ModelCard:
     kind: "snn" or "ann". source: "trained" (surrogate BPTT / standard), or "converted"
     (ANN-to-SNN from ``twin``). encoding: "direct" (analog input every step), "poisson"
     ([0, 1] rate coding), "poisson_signed" (the paper's signed coding of normalized input),
-    or "analog" for ANNs. bn: "bntt" (one BatchNorm per time step, no bias, the paper) or
+    or "analog" for ANNs; "frames" / "events": time-varying input folded into the channels
+    (``in_channels = T * per-step channels``; :func:`bench.models.encoders.sequence_input`),
+    read step by step by an SNN and time-averaged by an ANN twin (whose ``T`` names the data's
+    steps). bn: "bntt" (one BatchNorm per time step, no bias, the paper) or
     "shared" (one BatchNorm over all steps) or "none".
     """
 
@@ -65,7 +68,7 @@ class ModelCard:
     input_size: int
     in_channels: int = 3
     T: int = 1
-    encoding: Literal["direct", "poisson", "poisson_signed", "analog"] = "analog"
+    encoding: Literal["direct", "poisson", "poisson_signed", "analog", "frames", "events"] = "analog"
     neuron: NeuronParams | None = None
     bn: Literal["bntt", "shared", "none"] = "shared"
     twin: str | None = None

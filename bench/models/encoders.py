@@ -14,12 +14,17 @@ for the [0, 1] coding ``E[s] = clamp(p, 0, 1)``, gradient 1 inside (0, 1) and 0 
 
 Direct coding has no encoder: the analog input is the first layer's input at every step, and
 the time-invariant first convolution is computed once (see :mod:`bench.models.arch`).
+
+Sequence encodings (``frames``, ``events``; :func:`sequence_input`) read time-varying data whose
+steps are folded into the channel axis (``shapes_motion``): the SNN reads step t's channels at
+step t; the ANN twin reads their time average.
 """
 
 from __future__ import annotations
 
 import torch
 
+from bench.errors import BenchError
 from bench.seeding import per_sample_rand
 
 
@@ -55,3 +60,30 @@ def poisson(p: torch.Tensor, T: int, sample_id: torch.Tensor | None = None, seed
     q = p.clamp(0.0, 1.0)
     sampled = (uniforms(p, T, sample_id, seed) < q).to(p.dtype)
     return _straight_through(sampled, q)
+
+
+#: Encodings of time-varying input (time folded into channels, step-major: channel ``t * C + c``).
+SEQUENCE_ENCODINGS = ("frames", "events")
+
+
+def sequence_input(x: torch.Tensor, steps: int, T: int) -> torch.Tensor:
+    """Time-folded input ``[B, steps * C, H, W]`` -> the first layer's input ``[T * B, C, H, W]``.
+
+    An SNN (``T == steps``) gets step t's channels at step t (time-first, folded into the batch
+    like every SNN tensor). An ANN (``T == 1``) gets the time average ``[B, C, H, W]``: it has no
+    time axis to read steps on, and the average is the input a frame-based camera would give
+    with an exposure of the whole sequence (a motion-blurred image, or for events the share of
+    steps each pixel fired), the one static image that keeps every step's evidence; a channel
+    stack would make the twin a different network (T times the first layer's inputs) whose
+    Grad-CAM could no longer stand in for the SNN's. It is linear, so gradients reach every
+    step equally: a twin's map explains all steps at once, as a static map should.
+    """
+    b, c, h, w = x.shape
+    if c % steps:
+        raise BenchError(f"input with {c} channels does not fold into {steps} steps")
+    seq = x.reshape(b, steps, c // steps, h, w)
+    if T == 1:
+        return seq.mean(1)
+    if T != steps:
+        raise BenchError(f"an SNN of T={T} cannot read a sequence of {steps} steps")
+    return seq.transpose(0, 1).reshape(steps * b, c // steps, h, w)

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bench.report import figures, gallery, leaderboard, robustness
+from bench.report import figures, filmstrip, gallery, leaderboard, robustness
 from bench.report.data import ReportData, load_report_data
 from bench.report.html import board_html, esc, frame_html, render
 from bench.store import write_atomic
@@ -121,6 +121,9 @@ def dataset_sections(rd: ReportData, dataset: str, figdir: Path, ex: dict, table
         _save(gallery.fig_gallery(rd, model, ex), figdir / f"gallery_{dataset}_{model}.png", figs,
               f"Gallery: {model}")
     _save(gallery.fig_steps(rd, ex), figdir / f"steps_{dataset}.png", figs, "Maps per time step")
+    for j, sid in enumerate(filmstrip.example_ids(ex)):  # time-varying inputs only
+        _save(filmstrip.fig_filmstrip(rd, ex, j), figdir / f"filmstrip_{dataset}_{sid}.png", figs,
+              f"Filmstrip: sample {sid} over time")
     sections.append(("Figures", "", figs))
     return sections
 

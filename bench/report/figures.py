@@ -57,11 +57,13 @@ def _title(rd: ReportData, metric: str) -> str:
 
 
 def _xscale(rd: ReportData, metric: str) -> tuple[float, str]:
-    """Robustness curves are over epsilon in pixel units: plot them in 1/255 steps."""
+    """Robustness curves are over epsilon in pixel units: plot them in 1/255 steps. Temporal
+    curves (``tracking_lag``: the path distance at each lag) are over the lag in steps."""
     cat = rd.metric_meta.get(metric, {}).get("category")
     if cat == "robustness":
         return 255.0, "epsilon (x 1/255)"
-    return 1.0, {"faithfulness": "fraction of pixels", "sanity": "randomization stage"}.get(cat, "point")
+    return 1.0, {"faithfulness": "fraction of pixels", "sanity": "randomization stage",
+                 "temporal": "lag (steps)"}.get(cat, "point")
 
 
 def _line_kw(rd: ReportData, method: str, pal: dict) -> dict:

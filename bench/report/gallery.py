@@ -1,7 +1,9 @@
 """Heatmap galleries from the example maps a run saves (``examples/``).
 
 ``fig_gallery``: one row per method, one column per example sample, the input (with the object
-outline) in the first row. ``fig_steps``: the per-time-step maps of the temporal methods of
+outline) in the first row. An input of more than 3 channels holds T steps (frames or ON/OFF
+events, :mod:`bench.report.display`): the galleries show its last step, and the per-step maps
+over their own step. ``fig_steps``: the per-time-step maps of the temporal methods of
 every model for the first example sample, as strips (the paper's "localization map at each
 time step"). ``fig_attack_gallery``: clean vs attacked inputs and maps of a few methods.
 """
@@ -19,6 +21,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from bench.report.data import ATTACKED, ReportData  # noqa: E402
+from bench.report.display import step_channels, step_gray, step_layout, step_rgb  # noqa: E402
 from bench.report.figures import finish  # noqa: E402
 from bench.rundir import sample_axis  # noqa: E402
 
@@ -31,23 +34,50 @@ def _image(arr: np.ndarray) -> np.ndarray:
     return img[..., 0] if img.shape[-1] == 1 else img
 
 
-def _show_input(ax, inputs: dict, j: int, title: str = "") -> None:
-    ax.imshow(_image(inputs["image"][j]), cmap="gray" if inputs["image"].shape[1] == 1 else None,
-              interpolation="nearest")
-    if "mask" in inputs:
-        ax.contour(inputs["mask"][j].astype(float), levels=[0.5], colors="white", linewidths=0.8)
+def input_steps(inputs: dict | None) -> int | None:
+    """T of the example inputs when they say (``step_mask [n, T, H, W]``), else None."""
+    return None if inputs is None or "step_mask" not in inputs else int(inputs["step_mask"].shape[1])
+
+
+def _shown(arr: np.ndarray, steps: int | None = None, t: int | None = None) -> tuple[np.ndarray, str | None]:
+    """``imshow`` image and colormap of ``arr`` ``[C, H, W]`` in [0, 1]: as it is for C <= 3,
+    else step ``t`` (None: the last) of its T steps (``steps``: T when known)."""
+    if arr.shape[0] <= 3:
+        return _image(arr), "gray" if arr.shape[0] == 1 else None
+    img = step_rgb(arr, step_layout(arr.shape[0], steps), t)
+    return img, "gray" if img.ndim == 2 else None
+
+
+def _show_input(ax, inputs: dict, j: int, title: str = "", t: int | None = None) -> None:
+    """Input ``j`` (step ``t`` of a time-varying one, None: its last) with the mask outline
+    (the step's mask when ``t`` is given and the inputs have per-step masks)."""
+    img, cmap = _shown(inputs["image"][j], input_steps(inputs), t)
+    ax.imshow(img, cmap=cmap, interpolation="nearest")
+    if t is not None and "step_mask" in inputs:
+        mask = inputs["step_mask"][j, t]
+    else:
+        mask = inputs["mask"][j] if "mask" in inputs else None
+    if mask is not None:
+        ax.contour(mask.astype(float), levels=[0.5], colors="white", linewidths=0.8)
     ax.set_title(title, fontsize=7)
 
 
-def _overlay(ax, inputs: dict | None, j: int, heat: np.ndarray) -> None:
-    _overlay_on(ax, None if inputs is None else inputs["image"][j], heat)
+def _overlay(ax, inputs: dict | None, j: int, heat: np.ndarray, t: int | None = None) -> None:
+    """``heat`` over input ``j`` (step ``t`` of a time-varying input, None: its last)."""
+    _overlay_on(ax, None if inputs is None else inputs["image"][j], heat, input_steps(inputs), t)
 
 
-def _overlay_on(ax, image: np.ndarray | None, heat: np.ndarray) -> None:
-    """``heat`` ``[H, W]`` in [0, 1] over the gray version of ``image`` ``[C, H, W]`` (if any)."""
+def _overlay_on(ax, image: np.ndarray | None, heat: np.ndarray, steps: int | None = None,
+                t: int | None = None) -> None:
+    """``heat`` ``[H, W]`` in [0, 1] over the gray version of ``image`` ``[C, H, W]`` (if any;
+    more than 3 channels: of its step ``t``, None: the last, of ``steps`` steps)."""
     if image is not None:
-        img = _image(image)
-        ax.imshow(img.mean(-1) if img.ndim == 3 else img, cmap="gray", interpolation="nearest")
+        if image.shape[0] > 3:
+            gray = step_gray(image, step_layout(image.shape[0], steps), t)
+        else:
+            img = _image(image)
+            gray = img.mean(-1) if img.ndim == 3 else img
+        ax.imshow(gray, cmap="gray", interpolation="nearest")
         ax.imshow(np.asarray(heat, np.float32), cmap=CMAP, alpha=0.55, vmin=0, vmax=1,
                   interpolation="nearest")
     else:
@@ -79,7 +109,8 @@ def fig_gallery(rd: ReportData, model: str, ex: dict) -> Figure | None:
             _show_input(axes[0, j], inputs, j, f"{_class_name(rd, int(first['target'][j]))} "
                                                f"(pred {_class_name(rd, int(first['pred'][j]))})")
         _off(axes[0, j])
-    axes[0, 0].set_ylabel("input", fontsize=7)
+    temporal = inputs is not None and inputs["image"].shape[1] > 3
+    axes[0, 0].set_ylabel("input\n(last step)" if temporal else "input", fontsize=7)
     for i, m in enumerate(methods, start=1):
         arr = ex[(model, m)]
         for j in range(k):
@@ -108,7 +139,7 @@ def fig_steps(rd: ReportData, ex: dict) -> Figure | None:
             _show_input(axes[i, 0], inputs, 0, "input" if i == 0 else "")
         for t in range(T):
             if t < arr["steps"].shape[0]:
-                _overlay(axes[i, t + 1], inputs, 0, arr["steps"][t, 0])
+                _overlay(axes[i, t + 1], inputs, 0, arr["steps"][t, 0], t=t)
             if i == 0:
                 axes[i, t + 1].set_title(f"t={t}", fontsize=7)
         _overlay(axes[i, T + 1], inputs, 0, arr["maps"][0])
@@ -197,13 +228,16 @@ def fig_attack_gallery(rd: ReportData, model: str, ex: dict, attacked: dict) -> 
         eps = float(adv["points"][e_adv]) if adv is not None else float(np.max(pts))
         if adv is not None:
             def attacked_input(ax, j, adv=adv, e=e_adv):
-                img = np.asarray(adv["image"][e, j], np.float32)
-                ax.imshow(_image(img), cmap="gray" if img.shape[0] == 1 else None, interpolation="nearest")
+                shown, cmap = _shown(np.asarray(adv["image"][e, j], np.float32), input_steps(inputs))
+                ax.imshow(shown, cmap=cmap, interpolation="nearest")
                 return f"pred {_class_name(rd, int(adv['pred'][e, j]))}"
             cols.append((f"attacked on {source}\neps {eps * 255:.3g}/255", attacked_input))
             if inputs is not None:
                 def perturbation(ax, j, adv=adv, e=e_adv, eps=eps):
                     delta = np.asarray(adv["image"][e, j], np.float32) - np.asarray(inputs["image"][j], np.float32)
+                    if delta.shape[0] > 3:  # the last step's channels, as gray: a signed change
+                        delta = step_channels(delta, step_layout(delta.shape[0], input_steps(inputs))).mean(0,
+                                                                                                  keepdims=True)
                     ax.imshow(_image(np.clip(0.5 + 0.5 * delta / eps, 0, 1)),
                               cmap="gray" if delta.shape[0] == 1 else None, interpolation="nearest")
                     return ""
@@ -217,7 +251,8 @@ def fig_attack_gallery(rd: ReportData, model: str, ex: dict, attacked: dict) -> 
                 return ""
 
             def adv_map(ax, j, arr=arr, e=e_map, adv=adv, e_adv=e_adv):
-                _overlay_on(ax, None if adv is None else adv["image"][e_adv, j], arr["adv_maps"][e, j])
+                _overlay_on(ax, None if adv is None else adv["image"][e_adv, j], arr["adv_maps"][e, j],
+                            input_steps(inputs))
                 return ""
             cols += [(f"{m}\nclean", clean_map), (f"{m}\nattacked", adv_map)]
     k = min(ATTACK_ROWS, len(ex[(model, methods[0])]["adv_maps"][0]))
