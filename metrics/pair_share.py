@@ -1,0 +1,60 @@
+"""Which of two objects an explanation looks at: the share of the map's mass on one object.
+
+For ``shapes_pair`` (Kim & Panda 2021's "sensory suppression": two images side by side, the
+network's focus followed over time). The batch carries ``parts`` ``[B, 2, H, W]`` (the left,
+then the right object's mask); the metric is scored per time step, so the per-step rows say
+which object a spiking layer's map favours at step t. Swept over ``object`` in a suite
+(``[metrics.object_mass_share.sweep] object = ["left", "right"]``) it gives both shares. On a
+single-object dataset (no ``parts``) "left" is the object's mask and "right" an empty region
+(NaN).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import torch
+
+from bench.registry import METRICS
+from metrics.base import ScoreInput, Scores
+
+_INDEX = {"left": 0, "right": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectShareParams:
+    """object: "left" (the labelled object, ``parts[:, 0]``) or "right" (``parts[:, 1]``)."""
+
+    object: Literal["left", "right"] = "left"
+
+    def __post_init__(self) -> None:
+        if self.object not in _INDEX:
+            raise ValueError(f"object must be 'left' or 'right', got {self.object!r}")
+
+
+def mass_share(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """``maps`` ``[B, H, W]`` >= 0, ``region`` ``[B, H, W]`` bool -> ``[B]`` share of each map's
+    mass inside the region: 0 for an all-zero map (no mass anywhere), the region's area share for
+    a constant map (chance), NaN for an empty region (no object: undefined, like the
+    localization metrics)."""
+    m = maps.detach().double().clamp_min(0)
+    total = m.sum((-2, -1))
+    inside = (m * region.double()).sum((-2, -1))
+    share = torch.where(total > 0, inside / total.clamp_min(1e-300), torch.zeros_like(total))
+    empty = ~region.flatten(-2).any(-1)
+    return torch.where(empty, torch.full_like(share, float("nan")), share).float()
+
+
+@METRICS.register(summary="Share of the map's mass on one object of a pair (left = labelled)",
+                  category="localization", higher_is_better=True, needs=frozenset({"mask"}),
+                  output="scalar", per_timestep=True, scope="explanation", version="1",
+                  reference="Kim & Panda 2021 (Sci. Rep.), sensory suppression",
+                  params=ObjectShareParams)
+def object_mass_share(inp: ScoreInput, params: ObjectShareParams) -> Scores:
+    parts = inp.batch.parts
+    if parts is None or parts.shape[1] < 2:
+        # a single-object dataset: "left" is its one (labelled) object, "right" does not exist
+        region = inp.batch.mask.bool() if params.object == "left" else torch.zeros_like(inp.maps, dtype=torch.bool)
+        return Scores(values=mass_share(inp.maps, region))
+    return Scores(values=mass_share(inp.maps, parts[:, _INDEX[params.object]].bool()))
