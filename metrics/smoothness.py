@@ -53,7 +53,7 @@ def radial_autocorrelation(maps: torch.Tensor) -> torch.Tensor:
 
 def autocorrelation_length(maps: torch.Tensor) -> torch.Tensor:
     """``[B, H, W]`` -> ``[B]`` float: the 1/e autocorrelation length in pixels (see module doc)."""
-    r = radial_autocorrelation(maps)  # [B, R]
+    r = radial_autocorrelation(maps.detach())  # [B, R]; a score, not a differentiable quantity
     out = torch.full((maps.shape[0],), float("nan"), dtype=torch.float64)
     for i in range(r.shape[0]):
         row = r[i]
