@@ -18,6 +18,7 @@ import math
 
 import torch
 
+from bench.config import parse_key_values
 from bench.data import get_dataset
 from bench.data.base import load_batch
 from bench.registry import METHODS, METRICS
@@ -51,10 +52,13 @@ def baseline_pointing(ds, method: str, seed: int = 0, batch: int = 250) -> float
     return float(s[~s.isnan()].mean())
 
 
-def stats(layout: str, size: int, texture: str, n: int) -> dict[str, float]:
-    """The statistics of the first ``n`` test images of ``shapes`` with these params."""
+def stats(layout: str, size: int, texture: str, n: int,
+          extra: dict[str, object] | None = None) -> dict[str, float]:
+    """The statistics of the first ``n`` test images of ``shapes`` with these params (``extra``:
+    further dataset params, e.g. ``scale_min``; for a layout whose params do not take them, the
+    caller leaves them out)."""
     ds = get_dataset("shapes", "test", {"layout": layout, "image_size": size, "texture": texture,
-                                        "n_test": n})
+                                        "n_test": n, **(extra or {})})
     t = ds.tensors()
     masks = t.masks
     area = masks.flatten(1).float().mean(1)
@@ -93,10 +97,13 @@ def main() -> None:
     p.add_argument("--size", type=int, default=32, help="image size (default 32)")
     p.add_argument("--texture", default="default", help="texture level (default 'default')")
     p.add_argument("--n", type=int, default=1000, help="test images (default 1000, the whole split)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a further dataset param of the headroom layout, e.g. --param scale_min=0.17")
     a = p.parse_args()
     torch.set_num_threads(1)
     layouts = a.layout or ["centred", "headroom"]
-    table = {lay: stats(lay, a.size, a.texture, a.n) for lay in layouts}
+    extra = parse_key_values(a.param)
+    table = {lay: stats(lay, a.size, a.texture, a.n, extra if lay == "headroom" else None) for lay in layouts}
     print(f"{'statistic':<24}" + "".join(f"{lay:>12}" for lay in layouts))
     for key in table[layouts[0]]:
         vals = [table[lay][key] for lay in layouts]

@@ -114,6 +114,7 @@ def test_registered_with_metadata():
         assert meta["masks"] and meta["boxes"] and meta["source"] == "embedded"
 
 
+@pytest.mark.slow
 def test_same_seed_same_samples_other_seed_or_split_differs(train):
     again = fresh("shapes", "train")
     for i in (0, 7, 299):
@@ -311,6 +312,7 @@ def test_image_size_64_centred_pinned():
 
 # -- the headroom layout ------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_headroom_is_its_own_generator_version(headroom):
     centred = fresh("shapes", "test", n_test=200)
     assert headroom.generator_version == 3 and headroom.params["layout"] == "headroom"
@@ -396,6 +398,7 @@ def best_iou(shape: torch.Tensor, k: int, size: int, radius: float) -> float:
     return best
 
 
+@pytest.mark.slow
 def test_clutter_kinds_are_not_class_shapes():
     """Every clutter kind overlaps every class less (best IoU over rotations and scales, centroids
     aligned: < 0.7) than a class overlaps its own copy (> 0.9) or the closest class pair
@@ -428,6 +431,7 @@ def test_clutter_masks_inside_the_image_and_kinds_all_used():
     assert border.float().mean() < 0.5
 
 
+@pytest.mark.slow
 def test_texture_levels_are_ordered():
     """Background variation (stripes + pixel noise) grows none < low < default < high, on the
     same scenes (the level scales the texture, nothing else)."""

@@ -125,3 +125,39 @@ def test_train_command(tmp_path, fake_cards, capsys):
 def test_unknown_model_in_train_command(capsys):
     assert cli(["train", "vgg5_snn_t9", "--cache-dir", "/nonexistent"]) == 2
     assert "did you mean" in capsys.readouterr().err
+
+
+def test_with_recipe_replaces_checked_fields():
+    card = get_card("vgg5_ann")
+    new = training.with_recipe(card, {"epochs": 24, "lr": 2e-3, "n_train": 32000, "schedule": "step", "weight_decay": 0})
+    assert (new.train.epochs, new.train.lr, new.train.n_train, new.train.schedule) == (24, 2e-3, 32000, "step")
+    assert new.train.weight_decay == 0.0 and isinstance(new.train.weight_decay, float)
+    assert new.train.batch_size == card.train.batch_size and card.train.epochs == 12  # the card is untouched
+    assert training.with_recipe(card, {}) is card
+    for bad in ({"epoch": 3}, {"epochs": 0}, {"epochs": 2.5}, {"lr": 0}, {"lr": "fast"},
+                {"optimizer": "lion"}, {"batch_size": True}, {"weight_decay": -1e-4}):
+        with pytest.raises(BenchError):
+            training.with_recipe(card, bad)
+    conv = get_card("vgg5_snn_t8_conv")
+    assert training.with_recipe(conv, {"n_train": 500}).train.n_train == 500
+    with pytest.raises(BenchError, match="converted"):
+        training.with_recipe(conv, {"lr": 1e-3})  # the twin is trained with its own card's recipe
+
+
+def test_train_command_recipe_param(tmp_path, fake_cards, capsys):
+    _, calls = fake_cards
+    data = ["--data-param", "n_train=64", "--data-param", "n_val=0", "--data-param", "n_test=32"]
+    base = ["train", "vgg5_ann", "--cache-dir", str(tmp_path), "--no-progress", *data]
+    assert cli(base) == 0
+    assert cli([*base, "--recipe-param", "epochs=2", "--recipe-param", "lr=1e-3"]) == 0
+    assert calls == ["vgg5_ann", "vgg5_ann"]  # a different recipe is a different checkpoint
+    metas = sorted((load_checkpoint(p)[1] for p in (tmp_path / "models").glob("*.pt")),
+                   key=lambda m: m["card"]["train"]["epochs"])
+    assert [(m["card"]["train"]["epochs"], m["card"]["train"]["lr"]) for m in metas] == [(1, 5e-3), (2, 1e-3)]
+    assert [len(m["history"]) for m in metas] == [1, 2]
+    capsys.readouterr()
+    assert cli([*base, "--recipe-param", "n_train=128"]) == 2  # more than the 64 generated images
+    assert "--data-param n_train=128" in capsys.readouterr().err
+    assert cli([*base, "--recipe-param", "epochz=2"]) == 2
+    assert cli(["train", "--zoo", "--recipe-param", "epochs=2"]) == 2
+    assert calls == ["vgg5_ann", "vgg5_ann"]

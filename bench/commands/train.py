@@ -1,4 +1,4 @@
-"""``snnxai train MODEL [--data DATASET] [--epochs N] [--seed S] [--cache-dir DIR] [--force]``
+"""``snnxai train MODEL [--data DATASET] [--epochs N] [--recipe-param K=V] [--seed S] [--cache-dir DIR] [--force]``
 and ``snnxai train --zoo [MODEL ...]``: train models into the cache, or rewrite the shipped zoo."""
 
 from __future__ import annotations
@@ -6,9 +6,13 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 from bench.config import parse_key_values
 from bench.errors import BenchError
+
+if TYPE_CHECKING:
+    from bench.models.card import ModelCard
 
 HELP = "train a model into the checkpoint cache (or retrain the shipped zoo with --zoo)"
 
@@ -19,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-param", action="append", default=[], metavar="KEY=VALUE",
                    help="dataset parameter, e.g. --data-param root=/data/tiny-imagenet-200")
     p.add_argument("--epochs", type=int, help="override the card's epoch count (part of the cache key)")
+    p.add_argument("--recipe-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field of the card's training recipe (part of the cache key), e.g. "
+                        "--recipe-param lr=2e-3 --recipe-param n_train=32000 (with --data-param n_train=32000)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--cache-dir", metavar="DIR", help="checkpoint cache (default $SNNXAI_CACHE or ~/.cache/snnxai)")
     p.add_argument("--force", action="store_true", help="retrain even if a cached checkpoint exists")
@@ -47,11 +54,22 @@ def _keep_freed_memory() -> None:
         pass
 
 
+def _check_train_size(card: "ModelCard", dataset: str | None, params: dict[str, object] | None) -> None:
+    """A recipe's ``n_train`` larger than the train split would silently train on fewer images."""
+    from bench.models.training import dataset_for
+
+    available = len(dataset_for(card, dataset, params))
+    if card.train.n_train > available:
+        raise BenchError(f"recipe n_train={card.train.n_train} but the train split has {available} images "
+                         f"(add --data-param n_train={card.train.n_train} for the generated datasets)")
+
+
 def main(args: argparse.Namespace) -> int:
     import torch
 
     from bench.models import ensure_trained, get_card
     from bench.models.load import train_zoo, with_epochs
+    from bench.models.training import with_recipe
     from bench.models.zoo import zoo_names
 
     if args.threads:
@@ -60,9 +78,10 @@ def main(args: argparse.Namespace) -> int:
     command = shlex.join(["snnxai", "train", *sys.argv[2:]]) if sys.argv[1:2] == ["train"] else \
         shlex.join(["snnxai", "train", *args.models] + (["--zoo"] if args.zoo else []))
     if args.zoo:
-        if args.data or args.data_param or args.epochs or args.seed or args.cache_dir or args.force:
+        if args.data or args.data_param or args.epochs or args.recipe_param or args.seed or args.cache_dir \
+                or args.force:
             raise BenchError("--zoo trains the shipped recipes as they are: it takes no --data, "
-                             "--data-param, --epochs, --seed, --cache-dir or --force")
+                             "--data-param, --epochs, --recipe-param, --seed, --cache-dir or --force")
         unknown = [m for m in args.models if m not in zoo_names()]
         if unknown:
             raise BenchError(f"not zoo models: {', '.join(unknown)} (zoo: {', '.join(zoo_names())})")
@@ -70,10 +89,14 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.models:
         raise BenchError("name a model to train (see `snnxai ls models`), or use --zoo")
+    params = parse_key_values(args.data_param) or None
+    recipe = parse_key_values(args.recipe_param)
     for name in args.models:
-        card = with_epochs(get_card(name), args.epochs)
+        card = with_epochs(with_recipe(get_card(name), recipe), args.epochs)
+        if "n_train" in recipe:
+            _check_train_size(card, args.data, params)
         path, meta, trained = ensure_trained(
-            card, dataset=args.data, params=parse_key_values(args.data_param) or None, seed=args.seed,
+            card, dataset=args.data, params=params, seed=args.seed,
             cache_dir=args.cache_dir, force=args.force, progress=not args.no_progress, command=command,
             device=args.device)
         state = "trained" if trained else "already cached, nothing trained"

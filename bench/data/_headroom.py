@@ -28,8 +28,8 @@ import math
 import torch
 
 from bench.data import _render
-from bench.data._scene import (N_CANDIDATES, background, distractor_masks, draw, noise_sigma,
-                               place_clear, placements)
+from bench.data._scene import (N_CANDIDATES, backdrop, distractor_masks, draw, noise_sigma, place_clear,
+                               placements)
 
 CLUTTER_CANDIDATES = 16  # placements tried per clutter object before it is dropped
 CLUTTER_FIELDS = 8       # uniforms per candidate: cx, cy, radius, kind, heading, bend, mirror, width
@@ -77,12 +77,7 @@ def render_chunk(params, stage: str, indices: range, texture: float) -> dict[str
     dist = place_clear(u["dist"], n_dist, keep_off | _render.dilate(clutter, 1), size,
                        lambda v: distractor_masks(v, size), max(1, size // 32))
 
-    bg = 0.1 + 0.8 * u["bg"]
-    img = background(u["texture"], bg, size, texture)
-    for slot in range(dist.shape[1]):
-        rgb = _render.pick_contrasting(u["dist_rgb"][:, slot], bg, 0.25)
-        rgb = _render.fade(rgb, bg, 0.1 + 0.15 * u["dist_contrast"][:, slot])
-        img = torch.where(dist[:, slot, None], rgb[:, :, None, None], img)
+    img, bg = backdrop(u, dist, size, texture)
     rgb = _render.pick_contrasting(u["target_rgb"], bg, 0.3)[:, :, None, None]
     img = torch.where((clutter | target)[:, None], rgb, img)  # same colour: same contrast
     img = (img + noise_sigma(u["texture"], texture) * noise).clamp(0.0, 1.0)

@@ -6,7 +6,7 @@ only on ``(seed, stage, index)`` and the params. :func:`render_chunk` renders a 
 samples at once, vectorized over the chunk; ``n_targets`` is 1 (``shapes``) or 2 (``shapes_pair``,
 one target per vertical half). This is the ``centred`` layout; :mod:`bench.data._headroom`
 builds the ``headroom`` layout from the same pieces (:func:`draw`, :func:`placements`,
-:func:`place_clear`, :func:`background`).
+:func:`place_clear`, :func:`backdrop`).
 """
 
 from __future__ import annotations
@@ -144,6 +144,22 @@ def background(u: torch.Tensor, bg: torch.Tensor, size: int, strength: float = 1
     return bg[:, :, None, None] + (amp * wave)[:, None]
 
 
+def backdrop(u: dict[str, torch.Tensor], dist: torch.Tensor, size: int,
+             strength: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The scene behind the salient objects, shared by both layouts: base colour, stripes
+    (:func:`background`) and the faint distractors ``dist`` ``[C, D, H, W]`` bool, each in a
+    colour that contrasts with the base and then fades towards it. ``u`` holds the ``bg``,
+    ``texture``, ``dist_rgb`` and ``dist_contrast`` draws. Returns ``(image [C, 3, H, W],
+    base colour [C, 3])``; the callers paint their targets (and clutter) over it."""
+    bg = 0.1 + 0.8 * u["bg"]
+    img = background(u["texture"], bg, size, strength)
+    for slot in range(dist.shape[1]):
+        rgb = _render.pick_contrasting(u["dist_rgb"][:, slot], bg, 0.25)
+        rgb = _render.fade(rgb, bg, 0.1 + 0.15 * u["dist_contrast"][:, slot])
+        img = torch.where(dist[:, slot, None], rgb[:, :, None, None], img)
+    return img, bg
+
+
 def noise_sigma(u: torch.Tensor, strength: float) -> torch.Tensor:
     """``[C, 5]`` texture uniforms -> pixel-noise standard deviation ``[C, 1, 1, 1]``."""
     return ((0.01 + 0.03 * u[:, 4]) * strength).view(-1, 1, 1, 1)
@@ -166,12 +182,7 @@ def render_chunk(params, stage: str, indices: range, n_targets: int,
     dist = place_clear(u["dist"], n_dist, _render.dilate(any_target, gap), size,
                        lambda v: distractor_masks(v, size), max(1, size // 32))
 
-    bg = 0.1 + 0.8 * u["bg"]
-    img = background(u["texture"], bg, size, texture)
-    for slot in range(dist.shape[1]):
-        rgb = _render.pick_contrasting(u["dist_rgb"][:, slot], bg, 0.25)
-        rgb = _render.fade(rgb, bg, 0.1 + 0.15 * u["dist_contrast"][:, slot])
-        img = torch.where(dist[:, slot, None], rgb[:, :, None, None], img)
+    img, bg = backdrop(u, dist, size, texture)
     for t in range(n_targets):
         rgb = _render.pick_contrasting(u["target_rgb"][:, t], bg, 0.3)
         img = torch.where(targets[:, t, None], rgb[:, :, None, None], img)

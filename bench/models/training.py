@@ -33,6 +33,46 @@ Split = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # x [N, C, H, W] normal
 CHECK_SAMPLES = 500
 
 
+#: Allowed values of the recipe's categorical fields (checked by :func:`with_recipe`).
+_CHOICES = {"optimizer": ("sgd", "adam"), "schedule": ("cosine", "step")}
+#: Recipe fields that change a converted SNN (its twin's recipe is the registered card's).
+CONVERSION_FIELDS = frozenset({"n_train", "conversion_percentile"})
+
+
+def with_recipe(card: ModelCard, overrides: dict[str, Any]) -> ModelCard:
+    """``card`` with recipe fields replaced (``{"epochs": 24, "lr": 2e-3}``; part of the cache key).
+
+    Unknown fields, wrong types and out-of-range values are a :class:`BenchError`. A converted
+    card accepts only :data:`CONVERSION_FIELDS`: its ANN twin is loaded by name, with the
+    registered twin card's recipe.
+    """
+    if not overrides:
+        return card
+    fields = {f.name: f for f in dataclasses.fields(TrainParams)}
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise BenchError(f"unknown recipe field(s) {', '.join(unknown)} (known: {', '.join(fields)})")
+    if card.source == "converted" and set(overrides) - CONVERSION_FIELDS:
+        raise BenchError(f"{card.name} is converted from {card.twin}: only {', '.join(sorted(CONVERSION_FIELDS))} "
+                         f"of its recipe can change (train the twin with its own recipe)")
+    values: dict[str, Any] = {}
+    for key, value in overrides.items():
+        default = getattr(TrainParams(), key)
+        if isinstance(default, str):
+            if value not in _CHOICES[key]:
+                raise BenchError(f"recipe {key} must be one of {', '.join(_CHOICES[key])}, got {value!r}")
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise BenchError(f"recipe {key} must be an integer >= 1, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or \
+                (key == "lr" and value == 0):
+            raise BenchError(f"recipe {key} must be a number {'> 0' if key == 'lr' else '>= 0'}, got {value!r}")
+        else:
+            value = float(value)
+        values[key] = value
+    return dataclasses.replace(card, train=dataclasses.replace(card.train, **values))
+
+
 def dataset_for(card: ModelCard, dataset: str | None = None, params: dict[str, Any] | None = None, split: str = "train"):
     """The dataset split a card trains on (``params`` override the card's ``image_size``)."""
     from bench.data import get_dataset
