@@ -18,6 +18,7 @@ import torch
 
 from bench.registry import METRICS
 from metrics.base import ScoreInput, Scores
+from metrics.localization import energy_pointing_game  # the share of mass inside a region
 
 _INDEX = {"left": 0, "right": 1}
 
@@ -33,28 +34,17 @@ class ObjectShareParams:
             raise ValueError(f"object must be 'left' or 'right', got {self.object!r}")
 
 
-def mass_share(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """``maps`` ``[B, H, W]`` >= 0, ``region`` ``[B, H, W]`` bool -> ``[B]`` share of each map's
-    mass inside the region: 0 for an all-zero map (no mass anywhere), the region's area share for
-    a constant map (chance), NaN for an empty region (no object: undefined, like the
-    localization metrics)."""
-    m = maps.detach().double().clamp_min(0)
-    total = m.sum((-2, -1))
-    inside = (m * region.double()).sum((-2, -1))
-    share = torch.where(total > 0, inside / total.clamp_min(1e-300), torch.zeros_like(total))
-    empty = ~region.flatten(-2).any(-1)
-    return torch.where(empty, torch.full_like(share, float("nan")), share).float()
-
-
 @METRICS.register(summary="Share of the map's mass on one object of a pair (left = labelled)",
                   category="localization", higher_is_better=True, needs=frozenset({"mask"}),
                   output="scalar", per_timestep=True, scope="explanation", version="1",
                   reference="Kim & Panda 2021 (Sci. Rep.), sensory suppression",
                   params=ObjectShareParams)
 def object_mass_share(inp: ScoreInput, params: ObjectShareParams) -> Scores:
+    """``[B]`` the energy pointing game's share of mass, on one object's mask: 0 for an all-zero
+    map, the area share for a constant map, NaN for an empty region."""
     parts = inp.batch.parts
     if parts is None or parts.shape[1] < 2:
         # a single-object dataset: "left" is its one (labelled) object, "right" does not exist
         region = inp.batch.mask.bool() if params.object == "left" else torch.zeros_like(inp.maps, dtype=torch.bool)
-        return Scores(values=mass_share(inp.maps, region))
-    return Scores(values=mass_share(inp.maps, parts[:, _INDEX[params.object]].bool()))
+        return Scores(values=energy_pointing_game(inp.maps, region))
+    return Scores(values=energy_pointing_game(inp.maps, parts[:, _INDEX[params.object]].bool()))
