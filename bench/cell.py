@@ -37,7 +37,8 @@ from bench import rundir
 from bench.data.base import Batch, denormalize
 from bench.explain import Explanation, explain_resolved
 from bench.heatcache import HeatmapCache
-from bench.memo import Memo, digest
+from bench.memo import Memo
+from bench.store import tensor_digest
 from bench.models.card import ModelCard
 from bench.plan import Cell, PlannedMetric
 from bench.registry import Entry
@@ -132,7 +133,7 @@ class Explainer:
     @property
     def key(self) -> str:
         """Names this job in memo keys: the cell's job, the explained classes and the step."""
-        return f"{self.ctx.job_key}|target={digest(self.target)}|step={self.step}"
+        return f"{self.ctx.job_key}|target={tensor_digest(self.target)}|step={self.step}"
 
     def explanation(self, model: nn.Module, x: torch.Tensor) -> Explanation:
         ctx, b = self.ctx, self.batch
@@ -146,7 +147,7 @@ class Explainer:
 
         if model is not ctx.method_model:
             return run()
-        key = ("explanation", ctx.method_model_key, ctx.job_key, digest(x, b.sample_id, self.target))
+        key = ("explanation", ctx.method_model_key, ctx.job_key, tensor_digest(x, b.sample_id, self.target))
         return ctx.memo.compute(key, run)
 
     def __call__(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:

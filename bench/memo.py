@@ -22,11 +22,8 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
-import torch
-
 from bench.config import config_hash
 from bench.models.card import ModelCard
-from bench.store import tensor_digest
 
 #: A memo key: a kind ("explanation", "maps", "attacked_inputs", ...) then the parts naming the work.
 Key = tuple[str, ...]
@@ -69,11 +66,6 @@ def model_key(sha256: str, card: ModelCard) -> str:
     """Names a model's behaviour: its weights (checkpoint sha256) and its card (hash of the
     encoding, T, neurons...: weights alone do not identify a spiking model)."""
     return f"{sha256}:{config_hash(card)}"
-
-
-def digest(*tensors: torch.Tensor) -> str:
-    """Content digest of tensors (dtype, shape, bytes): the input part of a key."""
-    return tensor_digest(*tensors)
 
 
 def params_key(params: object) -> str:

@@ -35,7 +35,8 @@ from torch import nn
 
 from bench.data.base import Batch
 from bench.errors import BenchError
-from bench.memo import Key, Memo, digest, params_key
+from bench.memo import Key, Memo, params_key
+from bench.store import tensor_digest
 
 #: The probed model as a function: ``(x [B, C, H, W] normalized, sample_id [B]) -> logits [B, K]``.
 #: For an SNN the encoding is keyed by sample_id, so repeated ids see the same Poisson spikes.
@@ -136,7 +137,7 @@ def explain_again(inp: ScoreInput, model: nn.Module, model_key: str, x: torch.Te
         raise BenchError("this metric needs the method's explain_fn")
     if inp.memo is None or not inp.explain_key or not model_key:
         return fn(model, x).detach()
-    key = ("maps", inp.explain_key, model_key, digest(x, inp.batch.sample_id))
+    key = ("maps", inp.explain_key, model_key, tensor_digest(x, inp.batch.sample_id))
     return inp.memo.compute(key, lambda: fn(model, x).detach())
 
 
@@ -147,7 +148,7 @@ def attacked_inputs_key(inp: ScoreInput, params: object) -> Key | None:
         return None
     b = inp.batch
     return ("attacked_inputs", inp.method_model_key, params_key(params), str(inp.seed),
-            repr(inp.data_mean), repr(inp.data_std), digest(b.x, b.y, b.sample_id))
+            repr(inp.data_mean), repr(inp.data_std), tensor_digest(b.x, b.y, b.sample_id))
 
 
 @dataclasses.dataclass(frozen=True)
