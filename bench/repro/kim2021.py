@@ -377,11 +377,14 @@ def page_pair(results: Path) -> Page:
           "Mean share of the map's mass on each object per step (rows: method, layer; L/R):", "")
     comps = []
     hdr = False
+    # per (method, layer): the steps and the mean left / right share per step (table and figure)
+    shares = {(meth, L): (*_step_means(df, left, f"{meth}@layer={L}", SNN),
+                          _step_means(df, right, f"{meth}@layer={L}", SNN)[1])
+              for meth in ("sam", "snn_gradcam") for L in LAYERS}
     for meth in ("sam", "snn_gradcam"):
         for L in LAYERS:
             name = f"{meth}@layer={L}"
-            tl, yl = _step_means(df, left, name, SNN)
-            tr, yr = _step_means(df, right, name, SNN)
+            tl, yl, yr = shares[meth, L]
             if not len(tl):
                 continue
             if not hdr:
@@ -411,8 +414,7 @@ def page_pair(results: Path) -> Page:
     fig, axes = _figure(1, 2)
     for ax, meth in zip(axes[0], ("sam", "snn_gradcam")):
         for i, L in enumerate(LAYERS):
-            t, yl = _step_means(df, left, f"{meth}@layer={L}", SNN)
-            _, yr = _step_means(df, right, f"{meth}@layer={L}", SNN)
+            t, yl, yr = shares[meth, L]
             if len(t):
                 ax.plot(t, yl - yr, marker=".", color=f"C{i}", label=L)
         ax.axhline(0, color="gray", lw=0.8)
