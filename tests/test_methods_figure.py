@@ -103,3 +103,17 @@ def test_panels_show_their_maps_in_jet_over_the_image(tmp_path) -> None:
     assert zeros[2] > zeros[0] + 50  # blue over grey
     assert ones[0] > ones[2] + 50  # red over grey
     assert np.allclose(blank, 255)
+
+
+def test_image_file_refused_for_a_time_varying_model(tmp_path) -> None:
+    # a frames/events model reads T*C channels: a still image file cannot fill them
+    from PIL import Image
+
+    from bench.commands.explain import _load_image
+    from bench.errors import BenchError
+
+    path = tmp_path / "x.png"
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(path)
+    assert _load_image(str(path), 8, 3).shape == (3, 8, 8)
+    with pytest.raises(BenchError, match="24 channels"):
+        _load_image(str(path), 8, 24)

@@ -64,6 +64,10 @@ def _load_image(path: str, size: int, channels: int):
     import torch
     from PIL import Image, UnidentifiedImageError
 
+    if channels not in (1, 3):  # time-folded frames / events: a still image file has no steps
+        raise BenchError(f"--image reads a still 1- or 3-channel image; this model reads {channels} "
+                         "channels (a time-varying input): use --sample")
+
     try:
         img = Image.open(path).convert("RGB" if channels == 3 else "L").resize((size, size), Image.BILINEAR)
     except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
