@@ -175,9 +175,14 @@ def build_dataclass(cls: type, table: dict[str, Any], where: str = "") -> Any:
 
 
 def to_plain(obj: Any) -> Any:
-    """Dataclasses/tuples/paths -> JSON-compatible plain data (used for hashing and run.json)."""
+    """Dataclasses/tuples/paths -> JSON-compatible plain data (used for hashing and run.json).
+
+    A field declared with ``metadata={"omit_default": True}`` is left out while it holds its
+    default: an option added later keeps every hash and record written before it unchanged
+    (:func:`build_dataclass` restores the default when the key is absent)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("omit_default") and getattr(obj, f.name) == f.default)}
     if isinstance(obj, dict):
         return {str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

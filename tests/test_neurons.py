@@ -144,3 +144,67 @@ def test_pure_function_and_bad_options():
         lif_multistep(x, 0.9, 1.0, reset="none")
     with pytest.raises(BenchError, match="surrogate"):
         lif_multistep(x, 0.9, 1.0, surrogate="sigmoid")
+
+
+# --- order "fire_integrate": the SAM reference code's neuron (fire from v_{t-1}, then integrate) ---
+
+def _stepwise_fire_integrate(inputs, leak, threshold, reset, surrogate, scale, init=0.0):
+    """Autograd through a plain loop of the reference order: ``s_t = 1[v_{t-1} > theta]``, then
+    ``v_t = leak v_{t-1} + I_t - theta s_t`` (or ``leak v_{t-1} (1 - s_t) + I_t``), reset detached."""
+    v = torch.full_like(inputs[0], init * threshold)
+    out = []
+    for x in inputs:
+        s = spike(v, threshold, surrogate, scale)
+        if reset == "subtract":
+            v = leak * v + x - threshold * s.detach()
+        else:
+            v = leak * v * (1 - s.detach()) + x
+        out.append(s)
+    return torch.stack(out)
+
+
+def test_fire_integrate_known_spike_train():
+    # IF, input .6: v = .6, 1.2, then s_2 = 1[1.2 > 1] and v = 1.2 + .6 - 1 = .8, 1.4 -> s_4 ...
+    s, u = lif_multistep(torch.full((6, 1), 0.6, dtype=torch.float64), 1.0, 1.0, "subtract",
+                         return_mem=True, order="fire_integrate")
+    assert s.flatten().tolist() == [0, 0, 1, 0, 1, 0]
+    assert torch.allclose(u.flatten(), torch.tensor([0.0, 0.6, 1.2, 0.8, 1.4, 1.0], dtype=torch.float64))
+    # the reset is subtracted after the leak: leak .5, v_1 = 2 -> s_2 = 1, v_2 = .5*2 + 0 - 1 = 0
+    x = torch.tensor([[2.0], [0.0], [0.0], [0.0]], dtype=torch.float64)
+    s, u = lif_multistep(x, 0.5, 1.0, "subtract", return_mem=True, order="fire_integrate")
+    assert s.flatten().tolist() == [0, 1, 0, 0] and u.flatten().tolist() == [0.0, 2.0, 0.0, 0.0]
+    # integrate_fire on the same input leaks the reset: u = 2 (spike), .5*(2-1) = .5, ...
+    s2, u2 = lif_multistep(x, 0.5, 1.0, "subtract", return_mem=True)
+    assert s2.flatten().tolist() == [1, 0, 0, 0] and u2.flatten().tolist() == [2.0, 0.5, 0.25, 0.125]
+    # init fires the first step: init 1.5 (of theta 1) > 1
+    assert lif_multistep(torch.zeros(2, 1), 1.0, 1.0, init=1.5, order="fire_integrate").flatten().tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+@pytest.mark.parametrize("surrogate,scale", [("pwl", 0.3), ("atan", 2.0), ("fast_sigmoid", 5.0)])
+@pytest.mark.parametrize("init", [0.0, 0.5])
+def test_fire_integrate_backward_equals_autograd_of_a_plain_loop(reset, surrogate, scale, init):
+    g = torch.Generator().manual_seed(6)
+    x = (torch.randn(9, 5, 7, generator=g, dtype=torch.float64) * 0.8 + 0.4).requires_grad_()
+    w = torch.randn(9, 5, 7, generator=g, dtype=torch.float64)
+    a = lif_multistep(x, 0.8, 1.2, reset, surrogate, scale, init=init, order="fire_integrate")
+    b = _stepwise_fire_integrate(x, 0.8, 1.2, reset, surrogate, scale, init)
+    assert torch.equal(a, b) and 0 < a.mean() < 0.9
+    (ga,) = torch.autograd.grad((a * w).sum(), x)
+    (gb,) = torch.autograd.grad((b * w).sum(), x)
+    torch.testing.assert_close(ga, gb, rtol=1e-12, atol=1e-12)
+    assert ga[:-1].abs().sum() > 0 and torch.equal(ga[-1], torch.zeros_like(ga[-1]))  # I_{T-1} reaches no spike
+
+
+def test_fire_integrate_if_neuron_is_integrate_fire_one_step_later():
+    # IF (leak 1), subtract: by induction v_t(fire_integrate) = u_t(integrate_fire) (both hold the inputs
+    # up to t minus the resets before t), so the reference order fires the same train one step later.
+    x = torch.rand(12, 4, 6, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    a = lif_multistep(x, 1.0, 1.0, "subtract", order="fire_integrate")
+    b = lif_multistep(x, 1.0, 1.0, "subtract")
+    assert torch.equal(a[1:], b[:-1]) and torch.equal(a[0], torch.zeros_like(a[0]))
+
+
+def test_unknown_order():
+    with pytest.raises(BenchError, match="neuron order"):
+        lif_multistep(torch.zeros(2, 1), 0.9, 1.0, order="fire_first")

@@ -129,13 +129,15 @@ def test_unknown_model_in_train_command(capsys):
 
 def test_with_recipe_replaces_checked_fields():
     card = get_card("vgg5_ann")
-    new = training.with_recipe(card, {"epochs": 24, "lr": 2e-3, "n_train": 32000, "schedule": "step", "weight_decay": 0})
-    assert (new.train.epochs, new.train.lr, new.train.n_train, new.train.schedule) == (24, 2e-3, 32000, "step")
+    new = training.with_recipe(card, {"epochs": 24, "lr": 2e-3, "n_train": 16000, "schedule": "step", "weight_decay": 0,
+                                      "init": "twin"})
+    assert (new.train.epochs, new.train.lr, new.train.n_train, new.train.schedule) == (24, 2e-3, 16000, "step")
+    assert new.train.init == "twin"
     assert new.train.weight_decay == 0.0 and isinstance(new.train.weight_decay, float)
-    assert new.train.batch_size == card.train.batch_size and card.train.epochs == 12  # the card is untouched
+    assert new.train.batch_size == card.train.batch_size and card.train.epochs == 8  # the card is untouched
     assert training.with_recipe(card, {}) is card
     for bad in ({"epoch": 3}, {"epochs": 0}, {"epochs": 2.5}, {"lr": 0}, {"lr": "fast"},
-                {"optimizer": "lion"}, {"batch_size": True}, {"weight_decay": -1e-4}):
+                {"optimizer": "lion"}, {"init": "ann"}, {"batch_size": True}, {"weight_decay": -1e-4}):
         with pytest.raises(BenchError):
             training.with_recipe(card, bad)
     conv = get_card("vgg5_snn_t8_conv")

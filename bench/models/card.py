@@ -17,6 +17,9 @@ class NeuronParams:
 
     leak 1.0 is the IF neuron. reset: "subtract" (u -= threshold) or "zero".
     surrogate: "pwl" (the paper's 0.3*max(0, 1-|u/theta-1|)), "atan", "fast_sigmoid".
+    order: "integrate_fire" (integrate, then fire in the same step: the lab's BNTT training
+    code, snnTorch) or "fire_integrate" (fire from the previous step's membrane, then integrate:
+    the SAM reference code); see :mod:`bench.models.neurons`.
     """
 
     leak: float = 0.99
@@ -27,6 +30,10 @@ class NeuronParams:
     # Membrane at t = -1 as a fraction of the threshold (0: rest). Converted SNNs use 0.5, which
     # turns the rate code's floor quantization into rounding (Rueckauer et al. 2017; Bu et al. 2022).
     init_mem: float = 0.0
+    # Left out of plain data (card hashes, cache keys, sidecars) at its default, so every card
+    # written before the option existed keeps its hash (bench.config.to_plain, "omit_default").
+    order: Literal["integrate_fire", "fire_integrate"] = dataclasses.field(
+        default="integrate_fire", metadata={"omit_default": True})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +51,10 @@ class TrainParams:
     label_smoothing: float = 0.0
     # ANN-to-SNN conversion: percentile of activations used for threshold balancing.
     conversion_percentile: float = 99.9
+    # "scratch": random initial weights. "twin": start from the trained ANN twin's weights
+    # (hybrid training, Rathi et al. 2020; bench.models.twin_init), then train as usual.
+    # Omitted from plain data at its default (bench.config.to_plain), like NeuronParams.order.
+    init: Literal["scratch", "twin"] = dataclasses.field(default="scratch", metadata={"omit_default": True})
 
 
 @dataclasses.dataclass(frozen=True)

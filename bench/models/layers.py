@@ -67,7 +67,8 @@ class Spiking(nn.Module):
         """``[T*B, ...]`` -> spikes ``[T, B, ...]`` (and pre-reset membrane ``[T, B, ...]``)."""
         n = self.neuron
         return lif_multistep(z.view(self.T, -1, *z.shape[1:]), n.leak, n.threshold, n.reset,
-                             n.surrogate, n.surrogate_scale, return_mem=return_mem, init=n.init_mem)
+                             n.surrogate, n.surrogate_scale, return_mem=return_mem, init=n.init_mem,
+                             order=n.order)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.dynamics(z).flatten(0, 1)

@@ -80,8 +80,31 @@ def with_epochs(card: ModelCard, epochs: int | None) -> ModelCard:
 
 
 def _key(card: ModelCard, data: dict[str, Any], seed: int) -> str:
-    twin = get_card(card.twin) if card.source == "converted" and card.twin else None
+    twin = get_card(card.twin) if needs_twin(card) else None
     return cache_key(card, data, seed, twin)
+
+
+def needs_twin(card: ModelCard) -> bool:
+    """Whether ``card``'s weights are derived from its trained ANN twin (conversion or twin init)."""
+    return bool(card.twin) and (card.source == "converted" or card.train.init == "twin")
+
+
+def trained_checkpoint(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any] | None = None,
+                       seed: int = 0, cache_dir: str | Path | None = None) -> Path | None:
+    """The checkpoint :func:`load_model_with_provenance` would read for ``card`` (zoo first, then
+    the cache), or None when it would have to train. Reads sidecars only: no weights, no training;
+    a zoo entry trained on other data is skipped silently (the caller says why)."""
+    import warnings
+
+    from bench.models.training import data_config
+
+    data = data_config(card, dataset, params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = zoo_match(card, data, seed)
+    if path is None:
+        path = cache_path(card, _key(card, data, seed), cache_dir)
+    return path if path.exists() else None
 
 
 def ensure_trained(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any] | None = None,
@@ -151,6 +174,18 @@ def load_model(name: str, device: torch.device | str = "cpu", *, train_if_missin
     return load_model_with_provenance(name, device, train_if_missing=train_if_missing, progress=progress,
                                       seed=seed, cache_dir=cache_dir, dataset=dataset, params=params,
                                       zoo_dir=zoo_dir, log=log)[0]
+
+
+def load_model_file(name: str, path: str | Path, device: torch.device | str = "cpu",
+                    ) -> tuple[nn.Module, CheckpointProvenance]:
+    """Model ``name`` in eval mode with the weights of the checkpoint file ``path`` (``--checkpoint``):
+    this project's state dict or the SAM reference code's format, detected and checked key by key
+    (:mod:`bench.models.reference_ckpt`). Provenance: source "user", ``path`` as given."""
+    from bench.models.reference_ckpt import load_into
+
+    model = build_model(name)
+    load_into(model, path)
+    return model.to(device).eval(), CheckpointProvenance(state_digest(model), str(path), "user", Path(path))
 
 
 def train_zoo(names: list[str] | None, command: str, *, progress: bool = True,

@@ -5,8 +5,9 @@ builds the model fresh, trains it on the first ``card.train.n_train`` samples of
 split and measures it on the whole test split. An SNN's loss is the cross-entropy of its
 time-averaged logits (the paper's readout). Poisson encodings draw from the seeded global RNG
 while training and from per-sample generators (``sample_id``) when evaluating, so measured
-accuracies are reproducible. Converted SNNs (``card.source == "converted"``) get their ANN
-twin from ``twin_loader`` (the zoo/cache/trainer of :func:`bench.models.load_model`).
+accuracies are reproducible. Converted SNNs (``card.source == "converted"``) and SNNs that
+start from their twin's weights (``card.train.init == "twin"``, :mod:`bench.models.twin_init`)
+get their ANN twin from ``twin_loader`` (the zoo/cache/trainer of :func:`bench.models.load_model`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ CHECK_SAMPLES = 500
 
 
 #: Allowed values of the recipe's categorical fields (checked by :func:`with_recipe`).
-_CHOICES = {"optimizer": ("sgd", "adam"), "schedule": ("cosine", "step")}
+_CHOICES = {"optimizer": ("sgd", "adam"), "schedule": ("cosine", "step"), "init": ("scratch", "twin")}
 #: Recipe fields that change a converted SNN (its twin's recipe is the registered card's).
 CONVERSION_FIELDS = frozenset({"n_train", "conversion_percentile"})
 
@@ -219,6 +220,15 @@ def train(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any]
         history: list[dict[str, Any]] = []
     else:
         model = build_model(card).to(device)
+        if card.train.init == "twin":
+            if twin_loader is None or card.twin is None:
+                raise BenchError(f"{card.name} starts from its ANN twin's weights, which are not available")
+            from bench.models.twin_init import init_from_twin
+
+            ann = twin_loader(card.twin).to(device)
+            init_from_twin(model, ann, train_data[0].to(device), card.train.conversion_percentile)
+            log(f"{card.name}: initialised from {card.twin} (test acc at start "
+                f"{evaluate(model, tuple(t[:CHECK_SAMPLES] for t in test), seed):.4f} on {CHECK_SAMPLES})")
         history = fit(model, card, train_data, test, seed=seed, progress=progress, log=log)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     model.eval()

@@ -29,9 +29,10 @@ ZOO_SEED = 0
 
 
 def zoo_names() -> list[str]:
-    """Shipped models, in training order (converted models after the ANNs they come from)."""
+    """Shipped models, in training order: ANNs first, as converted and twin-initialised SNNs
+    start from them."""
     entries = MODELS.entries(zoo=True)
-    return [e.name for e in sorted(entries, key=lambda e: (e.meta.get("source") == "converted", e.name))]
+    return [e.name for e in sorted(entries, key=lambda e: (e.meta.get("kind") != "ann", e.name))]
 
 
 def zoo_store(root: Path | None = None) -> ContentStore:
