@@ -182,6 +182,7 @@ class CellRecord:
         self.frames: list[pd.DataFrame] = []
         self.cost: dict[tuple[str, str], dict[str, str | int | float]] = {}
         self.attacked: list[AttackedExamples] = []
+        self.examples: dict[str, str] = {}  # example files written: path in the run dir -> arrays digest
 
 
 # -- the cell's pipeline ----------------------------------------------------------------------
@@ -413,17 +414,20 @@ def save_examples(ctx: CellContext, rec: CellRecord, expls: list[Explanation]) -
     if len(steps) == len(expls) and steps:
         arrays["steps"] = torch.cat(steps, 1).cpu().numpy()[:, sel].astype(np.float16)
     if rec.attacked and sum(len(a.position) for a in rec.attacked) == len(sel):
-        arrays.update(attacked_arrays(ctx, rec.attacked))
-    rundir.write_examples(ctx.out / "examples" / ctx.cell.model / f"{ctx.cell.method}.npz", arrays)
+        arrays.update(attacked_arrays(ctx, rec.attacked, rec.examples))
+    rel = f"examples/{ctx.cell.model}/{ctx.cell.method}.npz"
+    rec.examples[rel] = rundir.write_examples(ctx.out / rel, arrays)
 
 
-def attacked_arrays(ctx: CellContext, adv: list[AttackedExamples]) -> dict[str, np.ndarray]:
+def attacked_arrays(ctx: CellContext, adv: list[AttackedExamples], written: dict[str, str]) -> dict[str, np.ndarray]:
     """The method npz's ``adv_*`` arrays (``adv_maps [E, n, H, W]``, ``adv_points [E]``), and
     ``examples/<method_model>/attacked.npz`` (the attacked inputs and the predictions of the
-    model they were crafted on; identical for every cell on that model)."""
+    model they were crafted on; identical for every cell on that model; its digest goes into
+    ``written``)."""
     f16 = lambda a: a.astype(np.float16)
-    rundir.write_examples(
-        ctx.out / "examples" / ctx.cell.method_model / "attacked.npz",
+    rel = f"examples/{ctx.cell.method_model}/attacked.npz"
+    written[rel] = rundir.write_examples(
+        ctx.out / rel,
         {"position": np.concatenate([a.position for a in adv]),
          "sample_id": torch.cat([a.sample_id for a in adv]).cpu().numpy(), "points": adv[0].points,
          "image": f16(torch.cat([a.image for a in adv], 1).cpu().numpy()),
@@ -442,4 +446,4 @@ def write_cell(ctx: CellContext, rec: CellRecord) -> None:
                            method=c.method, method_model=c.method_model, layer=c.layer)
     cost = [{**v, "wall_s": round(float(v["wall_s"]), 4)} for v in rec.cost.values()]
     meta = {**dataclasses.asdict(c), "cost": cost}
-    rundir.write_cell(ctx.out, c.model, c.method, rows, meta)
+    rundir.write_cell(ctx.out, c.model, c.method, rows, meta, rec.examples)

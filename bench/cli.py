@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
+from typing import Callable, TextIO
 
 from bench.errors import BenchError
 
@@ -35,14 +37,52 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_main", None):
         parser.print_help()
         return 1
-    try:
-        return int(args._main(args) or 0)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning(quiet=bool(getattr(args, "quiet", False)))
+        try:
+            return int(args._main(args) or 0)
+        except BenchError as exc:
+            _say(f"error: {exc}")
+            return 2
+        except OSError as exc:  # the OS refused a path the checks could not foresee (disk full, a race)
+            where = f" {exc.filename}" if exc.filename else ""
+            _say(f"error: cannot access{where}: {exc.strerror or exc}")
+            return 2
+        except KeyboardInterrupt:
+            _say("interrupted")
+            return 130
+
+
+def _say(line: str) -> None:
+    """Print ``line`` on stderr on a line of its own: a progress bar left half-drawn by the
+    exception is closed first, so the message never continues the bar's line."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ()) or ()):
+        try:
+            bar.close()
+        except Exception:  # a bar whose stream is gone: nothing to tidy
+            pass
+    print(line, file=sys.stderr, flush=True)
+
+
+def _one_line_warning(quiet: bool) -> Callable[..., None]:
+    """A :func:`warnings.showwarning` printing ``warning: <message>`` once per message, with no
+    source line (``--quiet``: nothing). Through tqdm when loaded, so bars stay intact."""
+    seen: set[str] = set()
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
+        text = str(message).strip().replace("\n", " ")
+        if quiet or text in seen:
+            return
+        seen.add(text)
+        tqdm = sys.modules.get("tqdm")
+        if tqdm is not None:
+            tqdm.tqdm.write(f"warning: {text}", file=sys.stderr)
+        else:
+            print(f"warning: {text}", file=sys.stderr)
+
+    return show
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ plus its time-aggregated map, SNN Grad-CAM per step, and Grad-CAM on the ANN twi
 use the reference code's display: jet colormap at alpha 0.5 over the image.
 
 :func:`figure_rows` computes the maps (through :func:`bench.explain.explain_batch`, so the
-figure shows exactly what the benchmark scores); :func:`draw_figure` only draws. An input of
+figure shows exactly what the benchmark scores); :func:`paper_rows` is the paper's own layout
+(one row of per-step maps, every third step); :func:`draw_figure` only draws. An input of
 more than 3 channels holds T steps (frames or ON/OFF events, :mod:`bench.report.display`): a
 step's panel is drawn over that step, every other panel over the last step.
 """
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from bench.data.base import Batch
+from bench.errors import BenchError
 from bench.explain import explain_batch, uses_layer
 from bench.models.card import ModelCard
 from bench.registry import METHODS
@@ -76,6 +78,25 @@ def figure_rows(method: str, model: nn.Module, card: ModelCard, batch: Batch, ta
         rows.append((f"{_row_label('ann_gradcam', None, twin.card, layer)} on {twin.card.name}",
                      [Panel("")] + ann))
     return rows
+
+
+#: The reference code's figure shows every third of its 30 steps (``main.py``: ``process % 3 == 0``).
+PAPER_EVERY = 3
+
+
+def paper_rows(method: str, model: nn.Module, card: ModelCard, batch: Batch, target: torch.Tensor, *,
+               params: dict | None = None, layer: str | None = None, every: int | None = None,
+               seed: int = 0) -> list[tuple[str, list[Panel]]]:
+    """The SAM paper's layout (Kim & Panda 2021, Fig. 3-4, as the reference code draws it): one
+    row, the input then the method's per-step maps at the chosen layer at steps ``0, every, ...``
+    (default every third), each map min-max normalized on its own; no time-aggregated map and
+    no Grad-CAM rows."""
+    if not METHODS.get(method).meta["temporal"]:
+        raise BenchError(f"the paper layout shows per-step maps; {method!r} gives one map per image "
+                         "(use --layout bench)")
+    steps = method_panels(method, model, card, batch, target, params=params, layer=layer,
+                          every=every or PAPER_EVERY, seed=seed)[:-1]  # [:-1]: drop the time aggregate
+    return [(_row_label(method, params, card, layer), [Panel("input")] + steps)]
 
 
 def _shown(image: torch.Tensor, step: int | None, steps: int | None):

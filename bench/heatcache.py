@@ -7,7 +7,10 @@ weights (checkpoint sha256, or :func:`bench.store.state_digest`), the method nam
 params, the layer, the sample id and the :func:`bench.store.tensor_digest` of its input, the
 target class (label-dependent methods), the seed and :data:`CACHE_FORMAT`. Writes are atomic,
 so concurrent runs never read half a file; a missing, damaged (sha256 mismatch) or unreadable
-entry is a miss, recomputed and rewritten by the caller -- never used.
+entry is a miss, recomputed and rewritten by the caller -- never used. A damaged entry is told
+once, as one ``note:`` line naming its file (:func:`bench.store.note`); after
+:data:`MAX_NOTES` of them one more line says that further ones are recomputed silently (a cache
+damaged wholesale must not bury the run's output; :attr:`HeatmapCache.damaged` counts them all).
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from typing import Any
 import torch
 
 from bench.config import canonical_json
-from bench.store import ContentStore, DamagedEntry, bytes_digest
+from bench.store import ContentStore, DamagedEntry, bytes_digest, note
 
 #: Bump when the stored layout or the meaning of a raw map changes for every method.
 #: 2: every entry carries a sha256 sidecar (format 1 files had none).
 CACHE_FORMAT = 2
+#: Damaged entries told by name per cache object; later ones are only counted.
+MAX_NOTES = 5
 
 
 class HeatmapCache(ContentStore):
@@ -45,8 +50,8 @@ class HeatmapCache(ContentStore):
         """The map stored under ``key``, or None (absent, damaged or not a tensor)."""
         try:
             entry = self.read(key)
-        except DamagedEntry:
-            self.damaged += 1
+        except DamagedEntry as exc:
+            self._tell_damaged(str(exc))
             entry = None
         value = None
         if entry is not None:
@@ -59,6 +64,15 @@ class HeatmapCache(ContentStore):
             return value
         self.misses += 1
         return None
+
+    def _tell_damaged(self, why: str) -> None:
+        """Count a damaged entry and tell it (the first :data:`MAX_NOTES` by name; ``why``
+        names the file and the failed check, from :class:`~bench.store.DamagedEntry`)."""
+        self.damaged += 1
+        if self.damaged <= MAX_NOTES:
+            note(f"damaged cache entry: {why}; recomputed")
+        if self.damaged == MAX_NOTES:
+            note(f"further damaged entries under {self.root} are recomputed without a note")
 
     def put(self, key: str, value: torch.Tensor) -> None:
         """Store map ``value`` (any shape) under ``key``, replacing a damaged entry."""

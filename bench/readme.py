@@ -19,7 +19,7 @@ BLOCK = re.compile(r"(<!-- begin ls (\w+) -->\n)(.*?)(<!-- end ls \2 -->)", re.S
 def render_readme(text: str) -> str:
     """Return ``text`` with every ``ls`` block regenerated from its registry."""
     def sub(m: re.Match) -> str:
-        header, rows = table(m.group(2))
+        header, rows = table(m.group(2), builtin_only=True)  # never a plugin installed where it runs
         return f"{m.group(1)}{render(header, rows, markdown=True)}\n{m.group(4)}"
 
     return BLOCK.sub(sub, text)

@@ -52,6 +52,21 @@ METRIC_CATEGORIES = ("localization", "faithfulness", "sanity", "robustness", "co
 
 Part = Literal["identity", "role"]
 
+#: the ``source`` of every entry this project registers; a plugin's entries carry its
+#: distribution's name (:mod:`bench.plugins`)
+BUILTIN_SOURCE = "snn-xai-bench"
+_SOURCES = [BUILTIN_SOURCE]  # a stack: the source that registrations made now are credited to
+
+
+@contextmanager
+def registering_as(source: str) -> Iterator[None]:
+    """Credit the registrations made inside the block to ``source`` (a distribution name)."""
+    _SOURCES.append(source)
+    try:
+        yield
+    finally:
+        _SOURCES.pop()
+
 
 def _field(part: Part, column: bool = False, **kw: Any) -> Any:
     """A spec field recorded in run.json's ``part`` (see the module doc); ``column``: a
@@ -208,13 +223,15 @@ class Entry(Generic[Spec]):
     ``meta``: every metadata field as given (for a spec registry, the spec's fields), for
     filters and for registries without a spec type. ``params`` (optional metadata) is a
     frozen dataclass type holding the object's tunable parameters; ``make_params`` builds it
-    from a config table with type checks.
+    from a config table with type checks. ``source``: the distribution that registered it
+    (:data:`BUILTIN_SOURCE`, or a plugin's, :mod:`bench.plugins`).
     """
 
     name: str
     obj: Any
     meta: dict[str, Any]
     spec: Spec = None  # type: ignore[assignment]
+    source: str = BUILTIN_SOURCE
 
     @property
     def summary(self) -> str:
@@ -294,7 +311,7 @@ class Registry(Generic[Spec]):
             except ValueError as exc:
                 raise ValueError(f"{self.kind} {name!r}: {exc}") from None
             meta = {k: getattr(spec, k) for k in known}
-        entry = Entry(name, obj, dict(meta), spec)
+        entry = Entry(name, obj, dict(meta), spec, _SOURCES[-1])
         self._entries[name] = entry
         return entry
 
@@ -311,12 +328,29 @@ class Registry(Generic[Spec]):
             self._entries.pop(name, None)
 
     # -- lookup -------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        """Whether the packages were imported (entries may since have been added in-process)."""
+        return self._loaded
+
     def _ensure_loaded(self) -> None:
         if self._loaded:
             return
         self._loaded = True
-        for pkg_name in self.packages:
-            import_submodules(pkg_name)
+        with registering_as(BUILTIN_SOURCE):  # also when a plugin's import is what triggered the load
+            for pkg_name in self.packages:
+                import_submodules(pkg_name)
+        from bench.plugins import load_plugins  # third-party entry points, after the built-ins
+
+        load_plugins(self)
+
+    def names_registered(self) -> list[str]:
+        """The names registered so far, without loading the packages (for :mod:`bench.plugins`)."""
+        return list(self._entries)
+
+    def discard(self, name: str) -> None:
+        """Remove ``name`` if registered (a failed plugin's partial registrations)."""
+        self._entries.pop(name, None)
 
     def get(self, name: str) -> Entry[Spec]:
         self._ensure_loaded()

@@ -8,19 +8,25 @@ always give the same bytes (a re-run, a resumed run and merged shards are byte-i
 Empty fields: ``timestep`` and ``point`` are empty for time-aggregated / scalar scores,
 ``method``, ``method_model`` and ``layer`` are empty for model-scope metrics. An undefined
 score (e.g. an empty mask) is ``nan``.
+
+Integrity: :func:`write_results` returns the row count and sha256 of the CSV text it wrote
+(recorded in run.json), and :func:`read_results` checks the text it read against them
+(:func:`check_results`), so a cut or edited results file is an error, never a wrong table.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import json
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.store import write_atomic
+from bench.store import bytes_digest, write_atomic
 
 #: the required columns of design.md, in order
 COLUMNS = ("run_id", "dataset", "split", "sample_id", "target", "pred", "model", "method",
@@ -123,14 +129,59 @@ def read_results(path: str | Path) -> pd.DataFrame:
         raise BenchError(f"results file not found: {p}")
     data = p.read_bytes()
     if p.suffix == ".gz":
-        data = gzip.decompress(data)
-    return read_csv_text(data.decode())
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:  # cut or flipped: not a gzip stream any more
+            raise BenchError(f"{p} is damaged (not a complete gzip file: {exc}); {_fix(p)}") from None
+    check_results(p, data)
+    try:
+        return read_csv_text(data.decode())
+    except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError is a ValueError
+        raise BenchError(f"{p} is not a readable results table ({str(exc).splitlines()[0]}); {_fix(p)}") from None
 
 
-def write_results(df: pd.DataFrame, path: str | Path) -> None:
-    """Write the canonical CSV (gzip-compressed, with a fixed mtime, if the name ends in .gz)."""
-    text = to_csv_text(df)
-    if str(path).endswith(".gz"):
-        write_atomic(path, gzip.compress(text.encode(), mtime=0))
-    else:
-        write_atomic(path, text)
+def check_results(path: Path, text: bytes) -> None:
+    """Check a results file's CSV ``text`` (decompressed) against the ``integrity.results``
+    record of the ``run.json`` beside it: same file name, row count and sha256, else a
+    one-line BenchError naming the file and the fix.
+
+    Backward compatible: with no readable run.json beside the file, or one written before the
+    record existed (no ``integrity``), or a record for another file name, nothing is checked;
+    where the record exists a mismatch is never accepted."""
+    try:
+        run = json.loads((path.parent / "run.json").read_text())
+    except (OSError, ValueError):
+        return
+    integrity = run.get("integrity") if isinstance(run, dict) else None
+    rec = integrity.get("results") if isinstance(integrity, dict) else None
+    if not isinstance(rec, dict) or rec.get("file") != path.name:
+        return
+    if bytes_digest(text) != rec.get("sha256"):
+        raise BenchError(f"{path} is damaged: it holds {count_rows(text)} rows, run.json records {rec.get('rows')} "
+                         f"(sha256 mismatch); {_fix(path, run)}")
+
+
+def _fix(path: Path, run: dict | None = None) -> str:
+    """The command that rebuilds a damaged results file (see :func:`bench.rundir.rebuild_hint`)."""
+    from bench.rundir import rebuild_hint
+
+    if run is None:
+        try:
+            run = json.loads((path.parent / "run.json").read_text())
+        except (OSError, ValueError):
+            run = {}
+    return rebuild_hint(path.parent, run if isinstance(run, dict) else {})
+
+
+def write_results(df: pd.DataFrame, path: str | Path) -> dict[str, int | str]:
+    """Write the canonical CSV (gzip-compressed, with a fixed mtime, if the name ends in .gz);
+    returns ``{"rows", "sha256"}`` of the CSV text (before compression), run.json's record."""
+    text = to_csv_text(df).encode()
+    write_atomic(path, gzip.compress(text, mtime=0) if str(path).endswith(".gz") else text)
+    return {"rows": count_rows(text), "sha256": bytes_digest(text)}
+
+
+def count_rows(text: bytes) -> int:
+    """Data rows of canonical results CSV text: lines after the header (the canonical text ends
+    every row with a newline, and no field holds one)."""
+    return max(text.count(b"\n") - 1, 0)

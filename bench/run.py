@@ -28,10 +28,11 @@ from bench import rundir
 from bench.cell import CellContext, run_cell
 from bench.config import config_hash, to_plain
 from bench.errors import BenchError
+from bench.executors import Executor
 from bench.heatcache import HeatmapCache
 from bench.memo import Memo
 from bench.plan import Cell, CellFilter, Plan, make_plan
-from bench.runtime import Clock, ModelLoader, Progress, cache_root
+from bench.runtime import Clock, ModelLoader, Progress, cache_root, require_trained
 from bench.seeding import seed_everything
 from bench.shard import Shard, ShardData, load_shard, parse_shard, shard_batches
 from bench.store import write_atomic
@@ -42,18 +43,30 @@ __all__ = ["Shard", "merge_runs", "parse_shard", "run_suite", "shard_batches"]
 
 def run_suite(suite: Suite, out: str | Path | None = None, shard: Shard = Shard(), force: bool = False,
               progress: bool = True, report: bool = True, command: str = "",
-              only: CellFilter = CellFilter(), reference: str | Path | None = None) -> Path:
+              only: CellFilter = CellFilter(), reference: str | Path | None = None,
+              executor: Executor | None = None, train_missing: bool = True) -> Path:
     """Run ``suite`` into ``out`` (default ``runs/<run_id>``); returns the run directory.
+
+    ``executor`` (``--executor``): how the cells are placed (default: this process, one after
+    another, :func:`run_cells`; :mod:`bench.executors`); the results are the same bytes.
 
     ``only`` (``--only``): compute only the cells it selects (names the suite lacks are added
     to it, see :meth:`CellFilter.include`). ``reference`` (``--reference``): a finished run
     directory; its cells are not recomputed, and the run must be comparable with it
-    (:func:`bench.compare.check_compatible`), checked before anything is written."""
+    (:func:`bench.compare.check_compatible`), checked before anything is written.
+    ``train_missing=False`` (``snnxai run`` without ``--train-missing``): a model without a
+    checkpoint for the suite's training data is a BenchError instead of minutes of training."""
     t_start = time.perf_counter()
     clock, bars = Clock(), Progress(progress)
     seed_everything(suite.run.seed)
     # 1. plan (fails on bad input before anything is written), this shard's data
     plan = make_plan(only.include(suite) if only else suite, only)
+    if not train_missing:
+        require_trained(plan)
+    n, batch = len(plan.positions), suite.run.batch_size
+    if not shard_batches(n, batch, shard):  # whole batches go to a shard: some get none
+        raise BenchError(f"shard {shard.index}/{shard.count} gets no samples: {n} samples make "
+                         f"{-(-n // batch)} batch(es) of {batch}; use at most {-(-n // batch)} shards")
     ref = None
     if reference is not None:
         from bench import compare
@@ -73,7 +86,10 @@ def run_suite(suite: Suite, out: str | Path | None = None, shard: Shard = Shard(
     if data.example_inputs is not None:
         rundir.write_examples(out_dir / "examples" / "inputs.npz", data.example_inputs)
     # 2. explain -> score -> rows, one cell at a time
-    run_cells(plan, data, out_dir, clock, bars)
+    if executor is None:
+        run_cells(plan, data, out_dir, clock, bars)
+    else:
+        executor.run_cells(plan, data, out_dir, clock, bars)
     # 3. assemble the cells into results.csv + run.json
     with clock.stage("assemble"):
         rundir.assemble([out_dir], out_dir)

@@ -16,6 +16,17 @@ Layout::
 The file names are storage only: every row carries its own keys. Because cells are
 deterministic and the assembled table is canonical, a resumed run, a re-run and merged shards
 give the same results.csv bytes.
+
+Integrity (no silently wrong result from a damaged file): a cell's record
+(``<method>.json``) holds ``integrity``: the row count and sha256 of its CSV text and the
+:func:`~bench.store.arrays_digest` of each example file it wrote. A resumed run checks them
+(:func:`cell_done`): a damaged cell is told in one ``note:`` line and recomputed. Assembly and
+``merge`` check them too (:func:`cell_problem`) and refuse a damaged cell with a one-line
+:class:`BenchError` naming the file and the fix. ``run.json`` gains ``integrity``
+(:func:`integrity_record`): the results file's name, row count and sha256 (of its CSV text,
+so ``.csv`` and ``.csv.gz`` agree), every cell's row count and sha256, and the digest of every
+example file; :func:`bench.results.read_results` and :func:`verify_examples` check those.
+A record from before these fields existed is accepted unchecked (nothing to check against).
 """
 
 from __future__ import annotations
@@ -23,16 +34,20 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.results import empty_frame, read_csv_text, to_csv_text, write_results
-from bench.store import write_atomic
+from bench.results import count_rows, empty_frame, read_csv_text, to_csv_text, write_results
+from bench.store import arrays_digest, bytes_digest, note, write_atomic
 
 MODEL_SCOPE = "_model_scope"
+#: the run's example inputs, relative to the run directory
+INPUTS = "examples/inputs.npz"
+#: version of the ``integrity`` records in cell records and run.json
+INTEGRITY_FORMAT = 1
 
 
 def dump_json(obj: Any) -> str:
@@ -42,7 +57,7 @@ def dump_json(obj: Any) -> str:
 def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, or bytes that are not UTF-8
         raise BenchError(f"cannot read {path}: {exc}") from None
 
 
@@ -57,25 +72,126 @@ def cell_file(run_dir: Path, model: str, method: str, suffix: str) -> Path:
     return stem.with_name(stem.name + suffix)
 
 
-def cell_done(run_dir: Path, model: str, method: str) -> bool:
+def cell_written(run_dir: Path, model: str, method: str) -> bool:
+    """Whether both files of a cell exist (not yet checked against its record)."""
     return cell_file(run_dir, model, method, ".json").is_file() and cell_file(run_dir, model, method, ".csv").is_file()
 
 
-def write_cell(run_dir: Path, model: str, method: str, rows: pd.DataFrame, meta: dict) -> None:
-    """Rows first, then the meta record: a cell is done only once both exist."""
-    write_atomic(cell_file(run_dir, model, method, ".csv"), to_csv_text(rows if len(rows) else empty_frame()))
-    write_atomic(cell_file(run_dir, model, method, ".json"), dump_json(meta))
+def cell_done(run_dir: Path, model: str, method: str) -> bool:
+    """Whether a cell is written and its files match its record (a resumed run skips it). A
+    damaged cell (a CSV cut at a row boundary, a changed example file, an unreadable record)
+    is not done: one ``note:`` line tells it, and the caller recomputes it."""
+    if not cell_written(run_dir, model, method):
+        return False
+    problem = cell_problem(run_dir, model, method)
+    if problem:
+        note(f"damaged cell {problem}; recomputed")
+    return problem is None
 
 
-def write_examples(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def cell_problem(run_dir: Path, model: str, method: str) -> str | None:
+    """What is wrong with a written cell's files, as ``PATH (why)``; None when they match the
+    cell's ``integrity`` record, or when the record has none (written before it existed)."""
+    return read_cell(run_dir, model, method)[2]
+
+
+def read_cell(run_dir: Path, model: str, method: str) -> tuple[bytes, dict, str | None]:
+    """``(csv bytes, record, problem)`` of a written cell: the bytes returned are the bytes
+    checked; ``problem`` as in :func:`cell_problem` (then the other two may be empty)."""
+    meta_path = cell_file(run_dir, model, method, ".json")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        return b"", {}, f"{meta_path} (unreadable: {exc})"
+    if not isinstance(meta, dict):
+        return b"", {}, f"{meta_path} (not a JSON object)"
+    csv_path = cell_file(run_dir, model, method, ".csv")
+    try:
+        data = csv_path.read_bytes()
+    except OSError as exc:
+        return b"", meta, f"{csv_path} (unreadable: {exc})"
+    rec = meta.get("integrity")
+    if not isinstance(rec, dict):
+        return data, meta, None
+    if bytes_digest(data) != rec.get("sha256"):
+        return data, meta, f"{csv_path} (holds {count_rows(data)} rows, its record {rec.get('rows')}; sha256 mismatch)"
+    for rel, digest in rec.get("examples", {}).items():
+        problem = npz_problem(run_dir / rel, digest)
+        if problem:
+            return data, meta, problem
+    return data, meta, None
+
+
+def npz_problem(path: Path, digest: str) -> str | None:
+    """``PATH (why)`` when the arrays of ``path`` are missing, unreadable or not ``digest``."""
+    try:
+        arrays = load_npz(path)
+    except Exception as exc:  # a cut zip raises BadZipFile, EOFError, ValueError, OSError...
+        return f"{path} (unreadable: {type(exc).__name__})"
+    if arrays_digest(arrays) != digest:
+        return f"{path} (content digest mismatch)"
+    return None
+
+
+def write_cell(run_dir: Path, model: str, method: str, rows: pd.DataFrame, meta: dict,
+               examples: Mapping[str, str] | None = None) -> None:
+    """Rows first, then the meta record: a cell is done only once both exist. The record gains
+    ``integrity``: the CSV's row count and sha256, and ``examples`` (the example files the cell
+    wrote, path relative to the run directory -> :func:`~bench.store.arrays_digest`)."""
+    text = to_csv_text(rows if len(rows) else empty_frame()).encode()
+    integrity = {"format": INTEGRITY_FORMAT, "rows": count_rows(text), "sha256": bytes_digest(text),
+                 "examples": dict(sorted((examples or {}).items()))}
+    write_atomic(cell_file(run_dir, model, method, ".csv"), text)
+    write_atomic(cell_file(run_dir, model, method, ".json"), dump_json({**meta, "integrity": integrity}))
+
+
+def write_examples(path: Path, arrays: dict[str, np.ndarray]) -> str:
+    """Write ``arrays`` as a compressed ``.npz``; returns their :func:`~bench.store.arrays_digest`
+    (the file's bytes hold zip timestamps, so the content digest is what records compare)."""
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     write_atomic(path, buf.getvalue())
+    return arrays_digest(arrays)
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
+
+
+def _readable_npz(path: Path) -> dict[str, np.ndarray]:
+    """:func:`load_npz`, a damaged file a one-line BenchError (its content was checked against
+    its cell's record already, where the cell recorded one)."""
+    try:
+        return load_npz(path)
+    except Exception as exc:  # a cut zip: BadZipFile, EOFError, ValueError, OSError...
+        raise BenchError(f"damaged example file {path} (unreadable: {type(exc).__name__}); delete it "
+                         "and re-run the command that wrote its run directory") from None
+
+
+def verify_examples(run_dir: str | Path) -> None:
+    """Check the example files that ``run.json``'s ``integrity`` lists (BenchError naming the
+    first damaged one and the fix); a run.json without the record is accepted unchecked."""
+    d = Path(run_dir)
+    try:
+        run = json.loads((d / "run.json").read_text())
+    except (OSError, ValueError):
+        return  # no readable run.json: its reader reports that
+    rec = run.get("integrity") if isinstance(run, dict) else None
+    for rel, digest in (rec.get("examples", {}) if isinstance(rec, dict) else {}).items():
+        problem = npz_problem(d / rel, digest)
+        if problem:
+            raise BenchError(f"damaged example file {problem}; {rebuild_hint(d, run)}")
+
+
+def rebuild_hint(run_dir: Path, run: Mapping[str, Any]) -> str:
+    """How to rebuild a run directory's damaged assembled files (results, examples)."""
+    command = run.get("command") or "the run's command"
+    if (run_dir / "cells").is_dir():
+        return (f"re-run `{command}` to rebuild it from the checked cells (add --force to "
+                f"recompute everything), or delete {run_dir} and run again")
+    return ("restore it from its source (re-run the `snnxai merge` that wrote it, or `git checkout` "
+            f"a committed copy), or delete {run_dir} and run again")
 
 
 # -- manifest -------------------------------------------------------------------------------
@@ -101,11 +217,15 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, list[dict], dict[str, d
     for d in run_dirs:
         man = read_json(d / "manifest.json")
         for model, method in _cell_keys(man):
-            if not cell_done(d, model, method):
+            if not cell_written(d, model, method):
                 raise BenchError(f"{d}: cell ({model}, {method or 'model scope'}) is not finished; "
                                  "re-run the same command to complete it")
-            frames.append(read_csv_text(cell_file(d, model, method, ".csv").read_text()))
-            cells.append({**read_json(cell_file(d, model, method, ".json")), "shard": man["shard"]})
+            data, meta, problem = read_cell(d, model, method)
+            if problem:  # the run's own resume recomputes it; say how
+                raise BenchError(f"damaged cell {problem}; delete it and re-run "
+                                 f"`{man.get('command') or 'the command that wrote ' + str(d)}` to recompute it")
+            frames.append(read_csv_text(data.decode()))
+            cells.append({**meta, "shard": man["shard"]})
         for model in man["models"]:
             p = d / "cells" / model / "model.json"
             if p.is_file():
@@ -142,12 +262,26 @@ def merge_manifests(manifests: list[dict]) -> dict:
     return merged
 
 
-def merge_examples(run_dirs: list[Path], out_dir: Path, limit: int) -> None:
-    """Concatenate the shards' example arrays (in sample position order, first ``limit``)."""
+def integrity_record(name: str, results: Mapping[str, int | str], cells: list[dict],
+                     examples: Mapping[str, str]) -> dict[str, Any]:
+    """run.json's ``integrity``: the results file (name, rows, sha256 of its CSV text), each
+    cell's rows and sha256 (with its shard index), and each example file's arrays digest."""
+    return {"format": INTEGRITY_FORMAT,
+            "results": {"file": name, **results},
+            "cells": [{"model": c["model"], "method": c["method"], "shard": (c.get("shard") or {}).get("index", 1),
+                       "rows": c["integrity"]["rows"], "sha256": c["integrity"]["sha256"]}
+                      for c in cells if isinstance(c.get("integrity"), dict)],
+            "examples": dict(sorted(examples.items()))}
+
+
+def merge_examples(run_dirs: list[Path], out_dir: Path, limit: int) -> dict[str, str]:
+    """Concatenate the shards' example arrays (in sample position order, first ``limit``);
+    returns the written files (path relative to ``out_dir``) -> arrays digest."""
     rel = sorted({p.relative_to(d / "examples") for d in run_dirs
                   for p in (d / "examples").rglob("*.npz")})
+    written: dict[str, str] = {}
     for r in rel:
-        parts = [load_npz(d / "examples" / r) for d in run_dirs if (d / "examples" / r).is_file()]
+        parts = [_readable_npz(d / "examples" / r) for d in run_dirs if (d / "examples" / r).is_file()]
         parts.sort(key=lambda z: int(z["position"][0]))
         arrays = {}
         axes = {k: sample_axis(r, k) for k in parts[0]}
@@ -155,7 +289,8 @@ def merge_examples(run_dirs: list[Path], out_dir: Path, limit: int) -> None:
             arrays[k] = parts[0][k] if axis is None else np.concatenate([z[k] for z in parts], axis=axis)
         order = np.argsort(arrays["position"], kind="stable")[:limit]
         arrays = {k: v if axes[k] is None else np.take(v, order, axis=axes[k]) for k, v in arrays.items()}
-        write_examples(out_dir / "examples" / r, arrays)
+        written[(Path("examples") / r).as_posix()] = write_examples(out_dir / "examples" / r, arrays)
+    return written
 
 
 def sample_axis(rel: Path, key: str) -> int | None:
@@ -177,9 +312,15 @@ def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False, compress:
     manifest = merge_manifests(manifests) if merge else manifests[0]
     rows, cells, models, ckpts = collect(run_dirs)
     if len(run_dirs) > 1 or run_dirs[0] != out_dir:
-        merge_examples(run_dirs, out_dir, manifest["config"]["run"]["examples"])
-    write_results(rows, out_dir / ("results.csv.gz" if compress else "results.csv"))
+        examples = merge_examples(run_dirs, out_dir, manifest["config"]["run"]["examples"])
+    else:  # the cells' checked records, and the inputs this invocation just wrote
+        examples = {rel: dg for c in cells for rel, dg in c.get("integrity", {}).get("examples", {}).items()}
+        if (out_dir / INPUTS).is_file():
+            examples[INPUTS] = arrays_digest(load_npz(out_dir / INPUTS))
+    name = "results.csv.gz" if compress else "results.csv"
+    results = write_results(rows, out_dir / name)
     run = dict(manifest)
+    run["integrity"] = integrity_record(name, results, cells, examples)
     run.setdefault("shards", [manifest.get("shard")])
     run.pop("shard", None)
     run["models_used"] = models

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Iterator
 from torch import nn
 from tqdm.auto import tqdm
 
+from bench.errors import BenchError
 from bench.memo import model_key
 from bench.rundir import dump_json
 from bench.store import write_atomic
 
 if TYPE_CHECKING:
+    from bench.models.card import ModelCard
     from bench.plan import Plan
 
 
@@ -78,6 +80,10 @@ class ModelLoader:
                 if name in self.plan.user_models:  # a user's own model, adapted by the plan
                     model, prov = self.plan.user_models[name]
                     model = model.to(suite.run.device)
+                elif name in suite.checkpoints:  # --checkpoint: a weights file instead of the zoo / cache
+                    from bench.models.load import load_model_file
+
+                    model, prov = load_model_file(name, suite.checkpoints[name], suite.run.device)
                 else:
                     dataset, params = suite.data.training_data()
                     model, prov = load_model_with_provenance(
@@ -103,3 +109,55 @@ def cache_root(cache_dir: str) -> Path:
     from bench.models.cache import cache_dir as resolve
 
     return resolve(cache_dir or None)
+
+
+def untrained_models(plan: Plan) -> dict[str, str]:
+    """The plan's registered models that have no checkpoint for the suite's training data (not
+    in the zoo, not in the cache), each with why the zoo's does not fit. Loading them would
+    train them for minutes; reads sidecars only."""
+    from bench.models.load import trained_checkpoint
+
+    suite = plan.suite
+    dataset, params = suite.data.training_data()
+    out = {}
+    for name, card in plan.cards.items():
+        if name in plan.user_models or name in suite.checkpoints:
+            continue
+        if trained_checkpoint(card, dataset=dataset, params=params, seed=suite.run.model_seed,
+                              cache_dir=suite.run.cache_dir or None) is None:
+            out[name] = _zoo_difference(card, dataset, params, suite.run.model_seed)
+    return out
+
+
+def _zoo_difference(card: ModelCard, dataset: str, params: dict[str, object] | None, seed: int) -> str:
+    """Why the shipped checkpoint of ``card`` does not fit (a few words), or "" without one."""
+    from bench.config import to_plain
+    from bench.models.cache import read_meta, recorded_card
+    from bench.models.training import data_config
+    from bench.models.zoo import zoo_path
+
+    path = zoo_path(card.name)
+    if not path.exists():
+        return "not in the shipped zoo"
+    meta = read_meta(path)
+    if recorded_card(meta) != card:
+        return "its card differs from the zoo's"
+    if meta.get("seed") != seed:
+        return f"run.model_seed {seed} (the zoo's is {meta.get('seed')})"
+    want, have = to_plain(data_config(card, dataset, params)), meta.get("data", {})
+    if want.get("dataset") != have.get("dataset"):
+        return f"trained on {want.get('dataset')} (the zoo's on {have.get('dataset')})"
+    a, b = want.get("params", {}), have.get("params", {})
+    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return "training data differs from the zoo's: " + (", ".join(f"{k}={a.get(k)!r}" for k in keys) or "content")
+
+
+def require_trained(plan: Plan) -> None:
+    """A BenchError naming the models that would be trained (``snnxai run`` without
+    ``--train-missing``): training takes minutes, so it is never started by surprise."""
+    missing = untrained_models(plan)
+    if missing:
+        what = "; ".join(f"{name} ({why})" for name, why in missing.items())
+        first = next(iter(missing))
+        raise BenchError(f"no trained checkpoint for {what}: training takes minutes; add --train-missing "
+                         f"to train it now, or `snnxai train {first}` first")

@@ -22,10 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -76,7 +78,34 @@ def state_digest(module: nn.Module) -> str:
     return h.hexdigest()
 
 
+def arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
+    """Hex sha256 over named arrays of any shape, in sorted name order: each one's name, dtype,
+    shape and raw bytes (C order). The content identity of an ``.npz`` file (gallery examples,
+    attacked inputs), equal for equal arrays whatever the zip container's timestamps."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def note(msg: str) -> None:
+    """Print ``note: msg`` as one line on stderr, above any progress bar (never glued to one).
+    For a damaged file that was detected and recomputed: worth telling, not an error."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"note: {msg}", file=sys.stderr)
+
+
 # -- atomic writes and sidecars -------------------------------------------------------------
+def _umask() -> int:
+    """The process umask (os.umask can only be read by setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | Path, data: str | bytes) -> None:
     """Write ``data`` (str: UTF-8) to ``path`` through a temporary file in the same folder and
     a rename; on any error the temporary file is removed and ``path`` is left as it was."""
@@ -86,7 +115,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results and caches are shared read-only files
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the mode open() would give
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -58,6 +58,15 @@ class RunConfig:
             raise ValueError("n_samples and examples must be >= 0")
         if self.model_seed < 0:
             raise ValueError("model_seed must be >= 0")
+        if not self.name.strip() or self.name.startswith("-") or "/" in self.name:
+            # it starts the run id and the default run folder's name
+            raise ValueError(f"name must be a non-empty name without '/' that does not start with '-', "
+                             f"got {self.name!r}")
+
+
+#: dataset params that size the test split only (every generated dataset draws each split from
+#: its own per-index streams, so the train split's samples do not depend on them)
+EVAL_ONLY_PARAMS = frozenset({"n_test"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,10 +87,13 @@ class DataConfig:
             raise ValueError("data.train_params needs data.train_dataset")
 
     def training_data(self) -> tuple[str, dict[str, Any] | None]:
-        """(dataset, params) the models are loaded (or trained) for."""
-        if self.train_dataset:
-            return self.train_dataset, self.train_params or None
-        return self.dataset, self.params or None
+        """(dataset, params) the models are loaded (or trained) for. The params that size only
+        an evaluation split (:data:`EVAL_ONLY_PARAMS`) are left out: they do not change the
+        train split, so they must not change which weights are used (the zoo's sidecar records
+        the defaults)."""
+        name, params = (self.train_dataset, self.train_params) if self.train_dataset else (self.dataset, self.params)
+        kept = {k: v for k, v in params.items() if k not in EVAL_ONLY_PARAMS}
+        return name, kept or None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +133,9 @@ class Suite:
     #: the user's own models (``[models.NAME]`` tables with a ``source``, or ``snnxai run
     #: --model``), by name; each is also listed in ``models`` (:mod:`bench.adapters`)
     user_models: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: weights files of registered models (``snnxai run --checkpoint PATH``: this project's state
+    #: dict or the SAM reference code's format, :mod:`bench.models.reference_ckpt`), by name
+    checkpoints: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def plain(self) -> dict[str, Any]:
         """JSON-compatible form (what run.json stores). An undeclared ``version`` is left out,
@@ -132,6 +147,8 @@ class Suite:
             plain.pop("variants", None)
         if not plain.get("user_models"):  # likewise a suite of registered models only
             plain.pop("user_models", None)
+        if not plain.get("checkpoints"):  # likewise a suite whose models load from the zoo / cache
+            plain.pop("checkpoints", None)
         if not plain["data"].get("train_dataset") and not plain["data"].get("train_params"):
             plain["data"].pop("train_dataset", None)  # likewise models trained on the evaluated data
             plain["data"].pop("train_params", None)
@@ -274,5 +291,8 @@ def load_suite(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] 
     """Read a shipped suite (by name) or a TOML file, apply ``--set`` overrides, validate."""
     path = resolve_suite_path(name_or_path)
     table = apply_overrides(load_toml(path), list(overrides))
+    for key in ("run", "data", "postprocess", "report", "limits"):
+        if not isinstance(table.get(key, {}), dict):
+            raise ConfigError(f"suite: {key!r} must be a table, got {table[key]!r}")
     table.setdefault("run", {}).setdefault("name", path.stem)
     return build_suite(table)

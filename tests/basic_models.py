@@ -118,3 +118,36 @@ def tiny_batch(n: int = 3) -> Batch:
     g = torch.Generator().manual_seed(1)
     x = torch.randn(n, 3, TINY_SIZE, TINY_SIZE, generator=g)
     return Batch(x=x, y=torch.arange(n) % TINY_K, sample_id=torch.arange(100, 100 + n))
+
+
+#: A user's snnTorch network file (explicit time loop), written into a temp dir by the adapter
+#: and executor tests and loaded with ``--model FILE.py:build``.
+SNNTORCH_USER_FILE = """
+import snntorch as snn
+import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.lif1 = nn.Conv2d(3, 4, 3, padding=1), snn.Leaky(beta=0.9, threshold=0.5)
+        self.fc, self.lif2 = nn.Linear(4 * 16, 10), snn.Leaky(beta=0.9)
+
+    def forward(self, x_seq):
+        mem1, mem2 = self.lif1.init_leaky(), self.lif2.init_leaky()
+        out = []
+        for x in x_seq:
+            spk1, mem1 = self.lif1(self.conv1(x), mem1)
+            spk2, mem2 = self.lif2(self.fc(nn.functional.adaptive_avg_pool2d(spk1, 4).flatten(1)), mem2)
+            out.append(mem2)
+        return torch.stack(out)
+
+def build():
+    torch.manual_seed(0)
+    return Net()
+
+def build_wide():
+    net = Net()
+    net.fc = nn.Linear(4 * 16, 12)
+    return net
+"""

@@ -1,10 +1,14 @@
-"""Bring your own SNN (bench.adapters): snnTorch and plain torch models behind the model
-protocol, with known answers (SAM and Grad-CAM from the user's own loop), reset proofs, the
+"""Bring your own SNN (bench.adapters): snnTorch, SpikingJelly and plain torch models behind the
+model protocol, with known answers (SAM and Grad-CAM from the user's own loop), reset proofs, the
 suite/CLI path and its one-line errors."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import importlib
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -12,6 +16,8 @@ import pytest
 import torch
 from torch import nn
 
+import foreign_vgg5
+from basic_models import SNNTORCH_USER_FILE, make_fire
 from bench.adapters import UserModelSpec, adapt
 from bench.cli import main as cli_main
 from bench.errors import BenchError
@@ -233,35 +239,7 @@ def test_bad_models_are_one_line_errors(net, spec, message):
         _adapt(net(), **spec)
 
 
-USER_FILE = """
-import snntorch as snn
-import torch
-from torch import nn
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.lif1 = nn.Conv2d(3, 4, 3, padding=1), snn.Leaky(beta=0.9, threshold=0.5)
-        self.fc, self.lif2 = nn.Linear(4 * 16, 10), snn.Leaky(beta=0.9)
-
-    def forward(self, x_seq):
-        mem1, mem2 = self.lif1.init_leaky(), self.lif2.init_leaky()
-        out = []
-        for x in x_seq:
-            spk1, mem1 = self.lif1(self.conv1(x), mem1)
-            spk2, mem2 = self.lif2(self.fc(nn.functional.adaptive_avg_pool2d(spk1, 4).flatten(1)), mem2)
-            out.append(mem2)
-        return torch.stack(out)
-
-def build():
-    torch.manual_seed(0)
-    return Net()
-
-def build_wide():
-    net = Net()
-    net.fc = nn.Linear(4 * 16, 12)
-    return net
-"""
+USER_FILE = SNNTORCH_USER_FILE
 
 SUITE = """
 [run]
@@ -353,3 +331,215 @@ def test_the_shipped_example_adapts_in_both_snntorch_styles(fn, call):
     assert prov.source == "user" and prov.sha256 == model.card.weights_sha256
     with torch.no_grad():
         assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+
+
+# -- SpikingJelly, and the same vgg5 in three libraries ----------------------------------------
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
+needs_sj = pytest.mark.skipif(not _importable("spikingjelly.activation_based.functional"),
+                              reason="spikingjelly is not installed (pip install 'snn-xai-bench[adapters]')")
+SN = ["sn1", "sn2", "sn3", "sn4"]
+
+
+@functools.lru_cache(maxsize=None)
+def _shapes16(n: int = 3) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    """The first ``n`` shapes test samples at 16x16: normalized images ``[n, 3, 16, 16]``, labels, (mean, std)."""
+    from bench.data import get_dataset
+
+    ds = get_dataset("shapes", "test", {"image_size": 16})
+    mean, std = torch.tensor(ds.mean).view(-1, 1, 1), torch.tensor(ds.std).view(-1, 1, 1)
+    x = torch.stack([(ds[i].image - mean) / std for i in range(n)])
+    return x, torch.tensor([ds[i].label for i in range(n)]), (tuple(ds.mean), tuple(ds.std))
+
+
+@functools.lru_cache(maxsize=None)
+def _our_vgg5(neuron: str):
+    """Our vgg5 SNN of foreign_vgg5's card, seed 0, weights x4 so that all four layers spike."""
+    from bench.models import build_model
+
+    return make_fire(build_model(foreign_vgg5.card(neuron)).eval(), 4.0)
+
+
+def _adapt_foreign(net: nn.Module, adapter: str, call: str, stats: tuple):
+    spec = UserModelSpec(adapter=adapter, source="foreign_vgg5.py:net", T=foreign_vgg5.T, call=call)
+    return adapt(net, spec, name="foreign", dataset="shapes", num_classes=K, channels=C, size=S, input_stats=stats)
+
+
+def _explain(model, layer: str, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    inp = ExplainInput(model=model, card=model.card, layer=layer, x=x, target=y, sample_id=torch.arange(len(x)), seed=0)
+    return sam(inp, SamParams(layer=layer)), snn_gradcam(inp, SnnGradCamParams(layer=layer))
+
+
+@needs_sj
+@pytest.mark.parametrize("neuron", ["if", "lif"])
+def test_the_same_vgg5_in_snntorch_and_spikingjelly_equals_ours(neuron):
+    """Weights copied from our vgg5: every layer's spikes, the logits and SAM are bitwise ours, in
+    snnTorch (explicit loop), SpikingJelly multi-step and SpikingJelly single-step. SNN Grad-CAM
+    too where the library detaches the reset as we do (snnTorch's undelayed zero reset does not)."""
+    x, y, stats = _shapes16()
+    ours = _our_vgg5(neuron)
+    with torch.no_grad(), record(ours, ["conv1", "conv2", "conv3", "conv4"]) as rec:
+        want = ours(x)
+    rates = [float(rec.spikes[f"conv{i}"].mean()) for i in range(1, 5)]
+    assert all(0.005 < r < 0.5 for r in rates), rates  # every layer spikes: the comparison means something
+    want_sam, want_gc = _explain(ours, "conv3", x, y)
+    foreign = {"snntorch": (foreign_vgg5.SnnTorchVGG5(neuron), "sequence"),
+               "spikingjelly": (foreign_vgg5.JellyVGG5(neuron, "m"), "sequence"),
+               "spikingjelly_s": (foreign_vgg5.JellyVGG5(neuron, "s"), "step")}
+    for lib, (net, call) in foreign.items():
+        model = _adapt_foreign(foreign_vgg5.copy_weights(ours, net), lib.removesuffix("_s"), call, stats)
+        assert model.layer_names() == SN and model.card.default_layer == "sn4"  # the last spatial layer
+        with torch.no_grad(), record(model, SN) as got:
+            logits = model(x)
+        assert torch.equal(logits, want), lib
+        for i, name in enumerate(SN, 1):  # [T, B, C, H, W] each
+            assert torch.equal(got.spikes[name], rec.spikes[f"conv{i}"]), (lib, name)
+        got_sam, got_gc = _explain(model, "sn3", x, y)
+        assert torch.equal(got_sam, want_sam), lib
+        if not (lib == "snntorch" and neuron == "lif"):
+            assert torch.allclose(got_gc, want_gc, atol=1e-7), lib
+
+
+@needs_sj
+@pytest.mark.parametrize("step_mode, call", [("m", "sequence"), ("s", "step")])
+def test_spikingjelly_reset_before_every_call(step_mode, call):
+    """The raw module keeps ``v`` between calls (its output drifts); adapted, two calls on the same
+    input are equal, also with another model and another batch size in between."""
+    from spikingjelly.activation_based import functional
+
+    x, _, stats = _shapes16()
+    net = foreign_vgg5.copy_weights(_our_vgg5("if"), foreign_vgg5.JellyVGG5("if", step_mode))
+    with torch.no_grad():
+        seq = x.unsqueeze(0).expand(foreign_vgg5.T, *x.shape)
+        raw = [net(seq) if step_mode == "m" else torch.stack([net(xt) for xt in seq]) for _ in range(2)]
+        functional.reset_net(net)
+        assert not torch.equal(raw[0], raw[1])
+        a = _adapt_foreign(net, "spikingjelly", call, stats)
+        b = _adapt_foreign(foreign_vgg5.JellyVGG5("if", step_mode), "spikingjelly", call, stats)
+        first = a(x)
+        b(x[:2])
+        a(_x(5, seed=2))
+        assert torch.equal(a(x), first) and torch.equal(first, raw[0].mean(0))
+
+
+@needs_sj
+def test_spikingjelly_card_and_membrane():
+    _, _, stats = _shapes16()
+    model = _adapt_foreign(foreign_vgg5.JellyVGG5("lif", "s"), "spikingjelly", "step", stats)
+    assert model.modes == dict.fromkeys(SN, "step") and model.card.arch == "spikingjelly"
+    p = dict(model.card.layers[0].params)
+    assert p == {"type": "LIFNode", "step_mode": "s", "tau": 2.0, "threshold": 1.0, "decay_input": False,
+                 "detach_reset": True, "reset": "to 0.0", "surrogate": "ATan", "surrogate_alpha": 2.0}
+    assert model.card.layers[1].shape == (32, 8, 8) and model.card.layers[3].shape == (64, 2, 2)
+    with torch.no_grad(), record(model, ["sn1"], mem=True) as rec:
+        model(_x(2))
+    s, v = rec.spikes["sn1"], rec.mem["sn1"]
+    assert v.shape == s.shape == (T, 2, 16, S, S) and torch.all(v[s > 0] == 0)  # reset to zero where it spiked
+    multi = _adapt_foreign(foreign_vgg5.JellyVGG5("if", "m"), "spikingjelly", "sequence", stats)
+    assert multi.modes == dict.fromkeys(SN, "multi") and dict(multi.card.layers[0].params)["reset"] == "subtract"
+
+
+@needs_sj
+@pytest.mark.parametrize("net, spec, message", [
+    (lambda: foreign_vgg5.JellyVGG5("if", "m"), {"call": "step"},
+     "neuron 'sn1' is in step_mode 'm' (it would read the batch as time)"),
+    (lambda: foreign_vgg5.JellyVGG5("if", "m"), {"layers": ("conv2",)}, "'conv2' is a Conv2d, not a spikingjelly"),
+    (lambda: foreign_vgg5.JellyVGG5("if", "m"), {"layers": ("sn5",)}, "no module 'sn5'"),
+    (lambda: nn.Sequential(nn.Flatten(), nn.Linear(C * S * S, K)), {}, "finds no spiking layer"),
+])
+def test_spikingjelly_bad_models_are_one_line_errors(net, spec, message):
+    with pytest.raises(BenchError, match=re.escape(message)):
+        _adapt(net(), adapter="spikingjelly", **spec)
+
+
+@needs_sj
+def test_spikingjelly_named_layers_and_gradcam_on_a_multistep_layer():
+    x, y, stats = _shapes16()
+    net = foreign_vgg5.copy_weights(_our_vgg5("if"), foreign_vgg5.JellyVGG5("if", "m"))
+    spec = UserModelSpec(adapter="spikingjelly", source="foreign_vgg5.py:net", T=T, layers=("sn2",))
+    model = adapt(net, spec, name="foreign", dataset="shapes", num_classes=K, channels=C, size=S, input_stats=stats)
+    assert model.layer_names() == ["sn2"] and model.card.default_layer == "sn2"
+    _, want = _explain(_our_vgg5("if"), "conv2", x, y)
+    assert torch.allclose(_explain(model, "sn2", x, y)[1], want, atol=1e-7)
+
+
+@needs_sj
+@pytest.mark.parametrize("fn, call, mode", [("build", "sequence", "multi"), ("build_single", "step", "step")])
+def test_the_shipped_spikingjelly_example_adapts_in_both_step_modes(fn, call, mode):
+    from bench.adapters import load_user_model
+    from bench.data import get_dataset
+
+    spec = UserModelSpec(adapter="spikingjelly", source=f"{ROOT / 'examples' / 'spikingjelly_net.py'}:{fn}",
+                         T=2, call=call)
+    model, _ = load_user_model("spikingjelly_net", spec, get_dataset("shapes", "test"), "shapes")
+    assert model.layer_names() == ["features.1", "features.4"] and model.card.default_layer == "features.4"
+    assert model.modes == {"features.1": mode, "features.4": mode}
+    with torch.no_grad():
+        x = _x(2).repeat(1, 1, 2, 2)  # [2, 3, 32, 32]
+        assert model(x).shape == (2, 10) and torch.equal(model(x), model(x))
+
+
+@needs_sj
+def test_cli_runs_a_spikingjelly_model(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setenv("SNNXAI_CACHE", str(tmp_path / "cache"))
+    suite = tmp_path / "mine.toml"
+    suite.write_text(SUITE.format(src="unused.py"))  # --model replaces the suite's models
+    rc, err = _run_cli(["run", str(suite), "--model", f"{foreign_vgg5.__file__}:jelly_if_single",
+                        "--adapter", "spikingjelly", "--model-param", "call=step", "--model-param", "T=2",
+                        "--out", str(tmp_path / "run"), "--quiet", "--no-report"], capsys)
+    assert rc == 0, err
+    card = json.loads((tmp_path / "run" / "run.json").read_text())["versions"]["models"]["foreign_vgg5"]
+    assert card["arch"] == "spikingjelly" and card["spec"]["call"] == "step" and card["T"] == 2
+
+
+#: cheap values for the parameters that set an explanation's or a metric's cost
+CHEAP = {"steps": 1, "eot": 1, "epsilons": [0.0078125], "n_steps": 2, "max_stages": 1, "window": 8, "stride": 8}
+
+
+def _every_entry_suite(adapter: str, builder: str, checkpoint: Path) -> str:
+    """A suite of every registered method and metric (cheap settings) on foreign_vgg5's
+    ``builder`` vgg5, 2 samples of 16x16 shapes. attack_success_transfer is left out: it attacks
+    through the probed model's ANN twin (or a named ``source`` model), which an adapted model lacks."""
+    from bench.registry import METHODS, METRICS
+
+    lines = ["[run]", "n_samples = 2", "batch_size = 2", "examples = 0", "[data]", 'dataset = "shapes"',
+             "[data.params]", "image_size = 16", "[models.foreign]", f'adapter = "{adapter}"',
+             f'source = "{foreign_vgg5.__file__}:{builder}"', f'checkpoint = "{checkpoint}"', f"T = {foreign_vgg5.T}"]
+    for reg in (METHODS, METRICS):
+        for e in reg.entries():
+            if e.name == "attack_success_transfer":
+                continue
+            lines.append(f"[{reg.kind}s.{e.name}]")
+            fields = dataclasses.fields(e.params_cls) if e.params_cls else ()
+            lines += [f"{f.name} = {json.dumps(CHEAP[f.name])}" for f in fields if f.name in CHEAP]
+    return "\n".join([*lines, "[report]", "n_boot = 10", ""])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter, builder", [pytest.param("spikingjelly", "jelly_if", marks=needs_sj),
+                                              ("snntorch", "snntorch_if")])
+def test_every_method_runs_and_every_metric_scores_a_foreign_vgg5(adapter, builder, tmp_path: Path, monkeypatch):
+    from bench.registry import METHODS, METRICS
+
+    monkeypatch.setenv("SNNXAI_CACHE", str(tmp_path / "cache"))
+    net = foreign_vgg5.copy_weights(_our_vgg5("if"), getattr(foreign_vgg5, builder)())
+    torch.save(net.state_dict(), tmp_path / "net.pt")
+    (tmp_path / "all.toml").write_text(_every_entry_suite(adapter, builder, tmp_path / "net.pt"))
+    assert cli_main(["run", str(tmp_path / "all.toml"), "--out", str(tmp_path / "run"), "--quiet", "--no-report"]) == 0
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert set(rows.model) == {"foreign"}
+    # ann_* methods need the ANN twin an adapted model does not have; the rest all ran
+    assert set(rows.method.dropna()) == set(METHODS.names(model_kind=["snn", "any"]))
+    static = {e.name for e in METRICS.entries() if "step_mask" not in e.spec.needs} - {"attack_success_transfer"}
+    assert set(rows.metric) == static  # per-step masks do not exist on static shapes
+    scored = rows[rows.value.notna()]
+    # success rates are over correctly classified samples, which random weights may not give
+    assert set(scored.metric) >= static - {"attack_success_whitebox", "attack_success_noise"}

@@ -24,9 +24,22 @@ def test_ls_markdown_table(capsys):
     assert len(lines) == 2 + len(REGISTRIES["methods"].names())
 
 
-def test_bad_filter_value_gives_empty_listing(capsys):
+def test_filter_without_match_says_so(capsys):
     assert main(["ls", "methods", "--where", "model_kind=nothing"]) == 0
-    assert capsys.readouterr().out.strip().count("\n") == 0  # header only
+    assert capsys.readouterr().out == "no methods match model_kind='nothing' (of %d; see `snnxai ls methods`)\n" % \
+        len(REGISTRIES["methods"].names())
+
+
+def test_filter_on_an_unknown_field_is_an_error(capsys):
+    assert main(["ls", "methods", "--where", "model_kid=snn"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --where: methods have no field 'model_kid'; did you mean 'model_kind'?")
+
+
+def test_filter_selects_exactly_the_matching_entries(capsys):
+    assert main(["ls", "methods", "--where", "model_kind=ann"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert names == REGISTRIES["methods"].names(model_kind="ann") and names
 
 
 def test_module_entry_point_and_error_exit():

@@ -154,7 +154,7 @@ def test_tinyimagenet_val_and_test_read_val_annotations(tiny_root):
 
 def test_tinyimagenet_missing_folder_says_where(tmp_path):
     where = tmp_path / "absent"
-    with pytest.raises(BenchError, match=f"Tiny-ImageNet not found at {where}.*data.root") as err:
+    with pytest.raises(BenchError, match=f"Tiny-ImageNet not found at {where}.*data.params.root") as err:
         build("tinyimagenet", "val", root=str(where))
     assert "\n" not in str(err.value)
 

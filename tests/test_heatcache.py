@@ -39,7 +39,7 @@ def test_corrupt_file_is_a_miss(tmp_path) -> None:
     assert torch.equal(cache.get(key), torch.ones(2))
 
 
-def test_a_flipped_byte_is_detected_not_used(tmp_path) -> None:
+def test_a_flipped_byte_is_detected_not_used(tmp_path, capsys) -> None:
     cache = HeatmapCache(tmp_path)
     key = cache.key({"x": 2})
     cache.put(key, torch.zeros(16))
@@ -48,6 +48,8 @@ def test_a_flipped_byte_is_detected_not_used(tmp_path) -> None:
     raw[i] = 0x3F
     cache.path(key).write_bytes(bytes(raw))
     assert cache.get(key) is None and (cache.hits, cache.misses, cache.damaged) == (0, 1, 1)
+    assert capsys.readouterr().err == (f"note: damaged cache entry: {cache.path(key)} is corrupted or "
+                                       "was modified (sha256 mismatch); recomputed\n")  # told once, by name
     cache.put(key, torch.zeros(16))  # the caller recomputes and rewrites it
     assert torch.equal(cache.get(key), torch.zeros(16)) and cache.hits == 1
 

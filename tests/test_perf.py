@@ -11,7 +11,9 @@ import pytest
 import torch
 
 import bench.perf as perf
-from bench.perf import PerfResult, check_curve, check_paper, check_sam, format_results, sam_reference_quadratic
+from bench.cli import main as cli_main
+from bench.perf import (Figure, PerfResult, check_curve, check_paper, check_sam, format_results, predict_cost,
+                        report_markdown, run_cost, sam_reference_per_image, sam_reference_quadratic)
 from methods.sam import spike_activation_map
 
 PAPER_JOBS = ["sam_vs_forward", "snn_gradcam_vs_forward", "pgd1_vs_forward", "pgd1_eot2_vs_forward", "forward"]
@@ -69,3 +71,83 @@ def test_paper_scale_check_on_cuda():
     assert [r.name.split(" ")[0] for r in res] == PAPER_JOBS
     assert all(finite_positive(r) for r in res)
     assert "cuda" in res[-1].name and "peak nan" not in res[-1].name
+
+
+# -- the performance report (snnxai perf --out) ---------------------------------------------------
+def test_per_image_reference_equals_the_batched_recursion():
+    spikes = (torch.rand((6, 3, 2, 3, 3), generator=torch.Generator().manual_seed(4)) < 0.5).float()
+    ref = sam_reference_per_image(spikes, 0.3)
+    assert ref.shape == (6, 3, 3, 3)
+    assert torch.allclose(ref, spike_activation_map(spikes, 0.3), atol=1e-6)
+
+
+def test_figure_ratio_target_and_skip():
+    fast = Figure("a", "ours", "peer", "speed-up", ">= 20", ours_s=0.5, peer_s=12.0)
+    slow = Figure("b", "ours", "peer", "overhead", "<= 1.1", ours_s=1.5, peer_s=1.0)
+    skipped = Figure("c", "ours", "torchattacks.PGD", "speed-up", ">= 1.0", note="torchattacks not installed")
+    assert fast.ratio == 24.0 and fast.met is True
+    assert slow.ratio == 1.5 and slow.met is False
+    assert skipped.ratio is None and skipped.met is None and skipped.record()["ratio"] is None
+    report = {"sizes": {"repeats": 3}, "torch": "x", "threads": 2, "peak_rss_gib_harness": 1.5,
+              "figures": [f.record() for f in (fast, slow, skipped)],
+              "suite_run": {"command": "run smoke", "wall_s": 9.0, "peak_rss_gib": 2.0,
+                            "per_sample_s": {"m|sam|deletion": 0.25, "m||adversarial_accuracy": 0.5}}}
+    md = report_markdown(report).splitlines()
+    row = {line.split(" | ")[0].strip("| "): line for line in md if line.startswith("| ")}
+    assert "| 24.00 x faster | >= 20 | yes |" in row["a"] and "| 1.50 x the peer's time | <= 1.1 | no |" in row["b"]
+    assert "skipped" in row["c"] and "torchattacks not installed" in row["c"]
+    assert "| m | (model scope) | adversarial_accuracy | 0.5000 |" in md
+
+
+def test_cost_per_cell_and_prediction(tmp_path):
+    """run.json's cost records -> seconds per sample per (model, method, metric) -> a plan's cost."""
+    cost = [{"model": "m", "method": "sam", "metric": "", "stage": "explain", "n_samples": 4, "wall_s": 2.0},
+            {"model": "m", "method": "sam", "metric": "deletion", "stage": "score", "n_samples": 4, "wall_s": 1.0},
+            {"model": "m", "method": "", "metric": "acc", "stage": "score", "n_samples": 4, "wall_s": 0.4}]
+    (tmp_path / "run.json").write_text(__import__("json").dumps({"cost": cost, "timing": {"wall_s": 5.0}}))
+    per = run_cost(str(tmp_path))["per_sample_s"]
+    assert per == {"m|sam|(explain)": 0.5, "m|sam|deletion": 0.25, "m||acc": 0.1}
+    rows, total, unknown = predict_cost([("m", "sam"), ("other", "sam"), ("m", "")],
+                                        {"sam": ["deletion", "pointing_game"], "": ["acc"]}, 10, per)
+    secs = {(r[0], r[1], r[2]): r[3] for r in rows}
+    assert secs[("m", "sam", "(explain)")] == 5.0 and secs[("other", "sam", "deletion")] == 2.5  # other model: same job
+    assert secs[("m", "sam", "pointing_game")] is None and unknown == 2
+    assert total == pytest.approx(5.0 + 2.5 + 5.0 + 2.5 + 1.0)
+
+
+def test_report_options_need_out(capsys):
+    assert cli_main(["perf", "--small"]) == 2
+    assert "add --out DIR" in capsys.readouterr().err
+    assert cli_main(["perf", "--out", "x", "--quick"]) == 2
+
+
+@pytest.mark.slow
+def test_small_report_writes_every_figure(tmp_path, capsys):
+    """``snnxai perf --out DIR --small``: perf.json holds one finite ratio per figure (or a skip
+    note), and the markdown table one row each."""
+    assert cli_main(["perf", "--out", str(tmp_path), "--small"]) == 0
+    rep = __import__("json").loads((tmp_path / "perf.json").read_text())
+    names = [f["name"].split(" (")[0] for f in rep["figures"]]
+    assert names[:5] == ["SAM vs reference loop", "SAM vs its recorded forward",
+                         "deletion + insertion vs per-image loop", "deletion + insertion vs bare forwards",
+                         "SNN training step vs snnTorch"]
+    for f in rep["figures"]:
+        assert (f["ratio"] is not None and math.isfinite(f["ratio"]) and f["ratio"] > 0) or f["note"]
+    assert rep["peak_rss_gib_harness"] > 0
+    md = (tmp_path / "README.md").read_text()
+    assert sum(line.startswith("| ") for line in md.splitlines()) == len(rep["figures"]) + 1
+
+
+@pytest.mark.slow
+def test_dry_run_prints_the_plan_and_its_predicted_cost(tmp_path, monkeypatch, capsys):
+    """``snnxai run smoke --dry-run`` writes nothing and predicts from reports/perf/perf.json."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports" / "perf").mkdir(parents=True)
+    per = {"vgg5_snn_t8|sam|(explain)": 0.5, "vgg5_snn_t8|sam|deletion": 0.25}
+    (tmp_path / "reports" / "perf" / "perf.json").write_text(
+        __import__("json").dumps({"suite_run": {"per_sample_s": per}}))
+    assert cli_main(["run", "smoke", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("run smoke-") and " cells, 8 samples" in out.splitlines()[0]
+    assert "predicted cost: 6 s" in out          # (0.5 + 0.25) s per sample x 8 samples
+    assert not (tmp_path / "runs").exists()

@@ -125,7 +125,7 @@ def test_report_writes_every_file(run_dir):
     assert "loc ↑" in md and "deletion ↓" in md and "**" in md and "†" in md
     assert "random *(baseline)*" in md
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(figs)
+    assert html.count("data:image/webp;base64,") + html.count("data:image/png;base64,") == len(figs)
     assert "src=\"http" not in html                 # self-contained
     tex = (out / "leaderboard.tex").read_text()
     assert r"\textbf" in tex and r"\toprule" in tex
@@ -138,5 +138,6 @@ def test_report_command(run_dir, tmp_path, capsys):
 
     assert main(["report", str(run_dir), "--out", str(tmp_path / "rep")]) == 0
     assert (tmp_path / "rep" / "report.html").is_file()
+    assert "report: report.html" in capsys.readouterr().err  # progress lines while it works
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert capsys.readouterr().err.startswith("error: ")

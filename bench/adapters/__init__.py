@@ -40,12 +40,12 @@ checkpoint, and wraps it in :class:`AdaptedSNN`, which
 
 Adapters (``adapter = ...``): ``"snntorch"`` (any ``snntorch.SpikingNeuron``: ``Leaky``,
 ``Synaptic``, ...; explicit ``mem = lif.init_leaky()`` loops and ``init_hidden=True``
-modules), ``"plain"`` (a ``torch.nn.Module`` whose spiking layers the user names; a
-``reset_state()`` method, if the model has one, is called before every call; its layers may
-be per-step or multi-step, ``[T, B, ...]``). SpikingJelly has no adapter yet: its registry
-release pulls torchaudio, tensorboard and h5py into the environment, so it is not a
-dependency. The suite's side: :class:`UserModelSpec` (``[models.NAME]`` tables,
-``snnxai run --model``).
+modules), ``"spikingjelly"`` (``spikingjelly.activation_based`` neurons, single-step
+``step_mode = "s"`` or multi-step ``"m"``, reset with ``functional.reset_net``;
+:mod:`bench.adapters.spikingjelly`), ``"plain"`` (a ``torch.nn.Module`` whose spiking layers
+the user names; a ``reset_state()`` method, if the model has one, is called before every
+call; its layers may be per-step or multi-step, ``[T, B, ...]``). The suite's side:
+:class:`UserModelSpec` (``[models.NAME]`` tables, ``snnxai run --model``).
 """
 
 from __future__ import annotations

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import TYPE_CHECKING
 
-from bench.adapters.spec import UserModelSpec, default_name
+from bench.adapters.spec import ADAPTERS, UserModelSpec, default_name
 from bench.errors import BenchError
+
+if TYPE_CHECKING:
+    from bench.suite import Suite
 
 
 def add_user_model_arguments(p: argparse.ArgumentParser, *, with_model: bool = True) -> None:
@@ -16,8 +20,10 @@ def add_user_model_arguments(p: argparse.ArgumentParser, *, with_model: bool = T
         p.add_argument("--model", metavar="FILE.py:FUNCTION",
                        help="evaluate your own SNN instead of the suite's models (see README, "
                             "'Bring your own SNN'); its name is the file's stem")
-    p.add_argument("--checkpoint", default="", metavar="PT", help="state dict to load into --model")
-    p.add_argument("--adapter", default="snntorch", choices=("snntorch", "plain"),
+    p.add_argument("--checkpoint", default="", metavar="PT",
+                   help="state dict to load into --model; without --model, the weights of the (one) "
+                        "SNN being explained/probed: this project's format or the SAM reference code's")
+    p.add_argument("--adapter", default="snntorch", choices=ADAPTERS,
                    help="how --model is wrapped (default snntorch)")
     p.add_argument("--model-param", action="append", default=[], metavar="KEY=VALUE",
                    help="a field of the user model's spec, e.g. T=4, call=step, encoding=rate, "
@@ -39,8 +45,22 @@ def with_user_model(suite, args: argparse.Namespace):
     """``suite`` probing the ``--model`` model instead of its own models (unchanged without
     ``--model``). ``--checkpoint``/``--adapter``/``--model-param`` without ``--model`` are errors."""
     if not args.model:
-        if args.checkpoint or args.model_param:
-            raise BenchError("--checkpoint and --model-param need --model FILE.py:FUNCTION")
+        if args.model_param:
+            raise BenchError("--model-param needs --model FILE.py:FUNCTION")
+        if args.checkpoint:  # the weights of the suite's one registered SNN (bench.models.reference_ckpt)
+            return with_checkpoint(suite, args.checkpoint)
         return suite
     name, spec = user_model_spec(args)
     return dataclasses.replace(suite, models=(name,), user_models={name: spec})
+
+
+def with_checkpoint(suite: Suite, path: str) -> Suite:
+    """``suite`` whose one SNN loads its weights from ``path`` (``snnxai run --checkpoint``
+    without ``--model``); its ANN twin, if probed, still comes from the zoo / cache."""
+    from bench.models import get_card
+
+    snns = [m for m in suite.models if m not in suite.user_models and get_card(m).kind == "snn"]
+    if len(snns) != 1:
+        raise BenchError(f"--checkpoint without --model needs a suite probing exactly one SNN; this one probes "
+                         f"{len(snns)} ({', '.join(snns) or 'none'}): narrow it with --set models=[\"NAME\"]")
+    return dataclasses.replace(suite, checkpoints={snns[0]: path})

@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from bench.adapters.spec import ADAPTERS, UserModelSpec
 from bench.errors import BenchError
 
 ParamValue = float | str | bool
@@ -24,16 +25,18 @@ ParamValue = float | str | bool
 class AdapterKind:
     """name: the adapter's name. is_neuron: a spiking neuron module of the library (None: the
     user must name the layers). reset: zero one model's state. params: a neuron's parameters
-    for the model card. mem: a neuron's membrane potential after a call (None: not readable)."""
+    for the model card. mem: a neuron's membrane potential after a call (None: not readable).
+    check: refuses a model the adapter cannot run in the spec's ``call`` style, before it runs."""
 
     name: str
     is_neuron: Callable[[nn.Module], bool] | None
     reset: Callable[[nn.Module], None]
     params: Callable[[nn.Module], dict[str, ParamValue]]
     mem: Callable[[nn.Module, object], torch.Tensor | None] | None
+    check: Callable[[nn.Module, dict[str, nn.Module], UserModelSpec], None] | None = None
 
 
-def _scalar(v: object) -> ParamValue | None:
+def scalar_param(v: object) -> ParamValue | None:
     """A parameter as the card shows it: a float, or "per-neuron [shape]" for a learned tensor."""
     if isinstance(v, torch.Tensor):
         return float(v) if v.numel() == 1 else f"per-neuron {list(v.shape)}"
@@ -72,11 +75,11 @@ def _snn_reset(net: nn.Module) -> None:
 def _snn_params(m: nn.Module) -> dict[str, ParamValue]:
     out: dict[str, ParamValue] = {"type": type(m).__name__}
     for attr in ("beta", "alpha", "threshold"):
-        v = _scalar(getattr(m, attr, None))
+        v = scalar_param(getattr(m, attr, None))
         if v is not None:
             out[attr] = v
     for attr, key in (("_reset_mechanism", "reset"), ("init_hidden", "init_hidden")):
-        v = _scalar(getattr(m, attr, None))
+        v = scalar_param(getattr(m, attr, None))
         if v is not None:
             out[key] = v
     grad = getattr(m, "spike_grad", None)
@@ -108,7 +111,7 @@ def _plain_reset(net: nn.Module) -> None:
 def _plain_params(m: nn.Module) -> dict[str, ParamValue]:
     out: dict[str, ParamValue] = {"type": type(m).__name__}
     for attr in ("beta", "leak", "tau", "threshold", "v_threshold"):
-        v = _scalar(getattr(m, attr, None))
+        v = scalar_param(getattr(m, attr, None))
         if v is not None:
             out[attr] = v
     return out
@@ -118,10 +121,14 @@ PLAIN = AdapterKind("plain", None, _plain_reset, _plain_params, None)
 
 
 def get_kind(name: str) -> AdapterKind:
-    """The adapter named ``name`` ("snntorch", "plain")."""
+    """The adapter named ``name`` (one of :data:`ADAPTERS`)."""
     if name == "snntorch":
         _snntorch()
         return SNNTORCH
+    if name == "spikingjelly":
+        from bench.adapters import spikingjelly
+
+        return spikingjelly.kind()
     if name == "plain":
         return PLAIN
-    raise BenchError(f"unknown adapter {name!r} (known: snntorch, plain)")
+    raise BenchError(f"unknown adapter {name!r} (known: {', '.join(ADAPTERS)})")

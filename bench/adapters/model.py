@@ -223,6 +223,8 @@ def adapt(net: nn.Module, spec: UserModelSpec, *, name: str, dataset: str, num_c
     kind = get_kind(spec.adapter)
     net = net.eval()
     model = AdaptedSNN(net, kind, spec, find_layers(net, kind, spec.layers, spec.source), input_stats)
+    if kind.check is not None:
+        kind.check(net, model._layers, spec)
     x, ids = _probe_input(channels, size)
     try:
         model.modes, shapes = _modes(model, x, ids)

@@ -4,7 +4,7 @@ In a suite file (``[models.NAME]``) or on the command line (``snnxai run SUITE -
 my_net.py:build --checkpoint my.pt --adapter snntorch``)::
 
     [models.my_net]
-    adapter = "snntorch"             # "snntorch" | "plain"
+    adapter = "snntorch"             # "snntorch" | "spikingjelly" | "plain"
     source = "my_net.py:build"       # a Python file (relative to the suite file) and a function
     checkpoint = "my_net.pt"         # a state dict (or {"state_dict": ...}); "" = the built weights
     layers = ["lif1", "lif2"]        # module paths of the recordable spiking layers ([] = all found)
@@ -15,21 +15,25 @@ my_net.py:build --checkpoint my.pt --adapter snntorch``)::
     output = 0                       # which element of a tuple output holds the readout
 
 ``call``: ``"sequence"`` -- ``model(x_seq [T, B, C, H, W]) -> [T, B, K]`` (or ``[B, K]``), the
-model runs its own time loop (snnTorch's explicit ``for step in range(T)`` style, or a
-multi-step model); ``"step"`` -- the adapter calls ``model(x_t [B, C, H, W]) -> [B, K]`` once
-per step (snnTorch's ``init_hidden=True`` style); ``"image"`` -- ``model(x [B, C, H, W]) ->
-[T, B, K]`` (or ``[B, K]``): the model encodes the image itself (then ``encoding`` is not used, and its encoding must be deterministic:
-suite randomness is keyed per sample only for ``encoding = "rate"``).
+model runs its own time loop (snnTorch's explicit ``for step in range(T)`` style) or is a
+multi-step model (SpikingJelly's ``step_mode = "m"``); ``"step"`` -- the adapter calls
+``model(x_t [B, C, H, W]) -> [B, K]`` once per step (snnTorch's ``init_hidden=True`` style,
+SpikingJelly's ``step_mode = "s"``); ``"image"`` -- ``model(x [B, C, H, W]) -> [T, B, K]`` (or
+``[B, K]``): the model encodes the image itself (then ``encoding`` is not used, and its
+encoding must be deterministic: suite randomness is keyed per sample only for
+``encoding = "rate"``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Literal, get_args
 
 from bench.errors import BenchError
 
-Adapter = Literal["snntorch", "plain"]
+Adapter = Literal["snntorch", "spikingjelly", "plain"]
+#: the adapters' names, as ``adapter = ...`` and ``--adapter`` take them
+ADAPTERS: tuple[str, ...] = get_args(Adapter)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,8 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from bench.commands.common import check_out_dir
     from bench.compare import compare_runs, write_comparison
 
+    check_out_dir(args.out)
     cmp = compare_runs(args.run_dir, args.against)   # refuses (BenchError) before any write
     command = "snnxai " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     out = write_comparison(cmp, args.out or Path(args.run_dir) / "compare", command)

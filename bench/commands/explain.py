@@ -4,6 +4,7 @@ the paper-style figure for one image (per-step maps every k-th step, SNN and ANN
 from __future__ import annotations
 
 import argparse
+import functools
 
 from bench.adapters.cli import add_user_model_arguments
 from bench.errors import BenchError
@@ -29,9 +30,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="method parameter, e.g. --param gamma=0.3 --param variant=official")
     p.add_argument("--seed", type=int, default=0, help="encoding seed (default 0)")
     p.add_argument("--no-twin", action="store_true", help="leave out Grad-CAM on the ANN twin")
+    p.add_argument("--layout", choices=("bench", "paper"), default=None,
+                   help="bench: the method's steps and time aggregate, SNN and ANN Grad-CAM rows; paper: "
+                        "the SAM paper's one row of per-step maps, every third step (default: paper for "
+                        "a model with the reference code's neuron order, e.g. vgg11_snn_t30, else bench)")
     add_user_model_arguments(p, with_model=False)
     p.add_argument("--data", default="shapes", metavar="DATASET",
                    help="the dataset a FILE.py:FUNCTION model reads (default shapes)")
+    p.add_argument("--data-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="dataset parameter, e.g. --data-param root=/data/tiny-imagenet-200 (as `snnxai run "
+                        "--set data.params.KEY=VALUE` and `snnxai train --data-param`)")
 
 
 def _params(items: list[str]) -> dict[str, object] | None:
@@ -83,7 +91,7 @@ def _input(args: argparse.Namespace, card):
     from bench.data import get_dataset
     from bench.data.base import Batch, collate, normalize
 
-    ds = get_dataset(card.dataset, "test")
+    ds = get_dataset(card.dataset, "test", _params(args.data_param))
     if args.image is not None:
         image = _load_image(args.image, card.input_size, card.in_channels)
         x = normalize(image[None], ds.mean, ds.std)
@@ -102,7 +110,7 @@ def _user_model(args: argparse.Namespace):
     from bench.data import get_dataset
 
     name, spec = user_model_spec(args)
-    model, _ = load_user_model(name, spec, get_dataset(args.data, "test"), args.data)
+    model, _ = load_user_model(name, spec, get_dataset(args.data, "test", _params(args.data_param)), args.data)
     return model.card, model
 
 
@@ -110,20 +118,31 @@ def main(args: argparse.Namespace) -> int:
     import torch
 
     import bench.models as models
-    from bench.explain_figure import draw_figure, figure_rows
+    from bench.commands.common import FIGURE_SUFFIXES, check_out_file
+    from bench.explain_figure import draw_figure, figure_rows, paper_rows
     from bench.registry import METHODS
 
+    check_out_file(args.out, "--out", FIGURE_SUFFIXES)  # before minutes of work, not after
     method, params, layer = _method(args)
     METHODS.get(method)  # unknown names fail before any model is loaded
     if args.every is not None and args.every < 1:
         raise BenchError(f"--every must be >= 1, got {args.every}")
+    if args.sample is not None and args.sample < 0:
+        raise BenchError(f"--sample must be >= 0, got {args.sample}")
     if ".py:" in args.model:  # the user's own SNN (bench.adapters): its card is what the adapter finds
         card, model = _user_model(args)
     else:
         card = models.get_card(args.model)
-        model = models.load_model(args.model)
+        if args.checkpoint:  # this project's state dict or the SAM reference code's checkpoint
+            from bench.models.load import load_model_file
+
+            model = load_model_file(args.model, args.checkpoint)[0]
+        else:
+            model = models.load_model(args.model)
+    layout = args.layout or ("paper" if card.neuron is not None and card.neuron.order == "fire_integrate"
+                             else "bench")
     twin = None
-    if card.kind == "snn" and card.twin and not args.no_twin:
+    if layout == "bench" and card.kind == "snn" and card.twin and not args.no_twin:
         twin = models.load_model(card.twin)
     image, batch, names = _input(args, card)
     with torch.no_grad():
@@ -132,8 +151,9 @@ def main(args: argparse.Namespace) -> int:
     if not use_pred and int(batch.y[0]) < 0:
         raise BenchError("--target label needs --sample (an image file has no label)")
     target = pred if use_pred else batch.y
-    rows = figure_rows(method, model, card, batch, target, twin=twin, params=params,
-                       layer=layer, every=args.every, seed=args.seed)
+    draw_rows = paper_rows if layout == "paper" else functools.partial(figure_rows, twin=twin)
+    rows = draw_rows(method, model, card, batch, target, params=params, layer=layer, every=args.every,
+                     seed=args.seed)
     what = f"sample {args.sample}" if args.image is None else args.image
     label = f", label {names[int(batch.y[0])]}" if int(batch.y[0]) >= 0 else ""
     title = f"{args.model} {what}: target {names[int(target[0])]}{label}, pred {names[int(pred[0])]}"

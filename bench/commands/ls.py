@@ -32,13 +32,23 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
-def table(what: str, filters: dict[str, object] | None = None) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a registry listing (used by the CLI and the README generator)."""
+def table(what: str, filters: dict[str, object] | None = None, *,
+          builtin_only: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a registry listing (used by the CLI and the README generator). The
+    ``package`` column names the distribution that registered each entry (a plugin's, or
+    ``snn-xai-bench``; :mod:`bench.plugins`). ``builtin_only``: this project's entries only,
+    without that column (the README's tables)."""
+    from bench.registry import BUILTIN_SOURCE
+
     reg = REGISTRIES[what]
     cols = columns(reg.spec) if reg.spec is not None else COLUMNS[what]
     entries: list[Entry] = reg.entries(**(filters or {}))
-    header = ["name", *cols, "summary"]
-    rows = [[e.name, *(_fmt(e.meta.get(c)) for c in cols), e.summary] for e in entries]
+    if builtin_only:
+        entries = [e for e in entries if e.source == BUILTIN_SOURCE]
+    package = [] if builtin_only else ["package"]
+    header = ["name", *cols, *package, "summary"]
+    rows = [[e.name, *(_fmt(e.meta.get(c)) for c in cols), *([e.source] if package else []), e.summary]
+            for e in entries]
     return header, rows
 
 
@@ -53,6 +63,26 @@ def render(header: list[str], rows: list[list[str]], markdown: bool) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    header, rows = table(args.what, parse_key_values(args.where))
-    print(render(header, rows, args.markdown))
+    import difflib
+    import warnings
+
+    from bench.errors import BenchError
+    from bench.listing import listing
+    from bench.plugins import PluginWarning
+
+    filters = parse_key_values(args.where)
+    full = listing(args.what)  # from the listing cache: no torch import (bench.listing)
+    for text in full.warnings:  # broken plugins, also when the listing comes from the cache
+        warnings.warn(text, PluginWarning, stacklevel=1)
+    for key in filters:
+        if key not in full.keys:
+            close = difflib.get_close_matches(key, full.keys, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise BenchError(f"--where: {args.what} have no field {key!r}{hint} (fields: {', '.join(full.keys)})")
+    shown = full.where(filters)
+    if not shown.rows:
+        said = ", ".join(f"{k}={v!r}" for k, v in filters.items())
+        print(f"no {args.what} match {said} (of {len(full.rows)}; see `snnxai ls {args.what}`)")
+        return 0
+    print(render(shown.header, shown.rows, args.markdown))
     return 0

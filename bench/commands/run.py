@@ -18,11 +18,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a suite value, e.g. --set methods.sam.gamma=0.3 (repeatable)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="shorthand for --set run.device=...")
-    p.add_argument("--limit", type=int, metavar="N", help="shorthand for --set run.n_samples=N")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="shorthand for --set run.n_samples=N (N >= 1; leave it out for the suite's count)")
     p.add_argument("--shard", metavar="I/N", help="run shard I of N (1-based); merge with snnxai merge")
     p.add_argument("--force", action="store_true", help="recompute every cell, ignoring finished ones")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
-    p.add_argument("--quiet", action="store_true", help="no progress bars and no summary")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings or summary")
+    p.add_argument("--train-missing", action="store_true",
+                   help="train the models that have no checkpoint for the suite's training data (minutes "
+                        "each); without it such a run stops before writing anything")
     add_user_model_arguments(p)
     p.add_argument("--only", action="append", default=[], metavar="method=NAME|model=NAME",
                    help="compute only the cells of this method / model (repeatable; a name the suite "
@@ -30,6 +34,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference", metavar="RUN_DIR",
                    help="a finished run (e.g. results/leaderboard): its cells are not recomputed, and "
                         "this run must be comparable with it (snnxai compare)")
+    p.add_argument("--executor", default="local", choices=("local", "ray"),
+                   help="where the cells run: this process (local, default) or Ray tasks (ray; "
+                        "pip install 'snn-xai-bench[ray]'); the results are the same bytes")
+    p.add_argument("--address", metavar="auto|HOST:PORT",
+                   help="the Ray cluster to join with --executor ray (default: start a local Ray instance)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (cells) and its predicted cost from reports/perf/perf.json; run nothing")
 
 
 def overrides(args: argparse.Namespace) -> list[str]:
@@ -44,6 +55,7 @@ def overrides(args: argparse.Namespace) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     from bench.adapters.cli import with_user_model
+    from bench.commands.common import check_out_dir
     from bench.errors import BenchError
     from bench.plan import CellFilter
     from bench.run import parse_shard, run_suite
@@ -51,8 +63,10 @@ def main(args: argparse.Namespace) -> int:
 
     shard = parse_shard(args.shard)
     only = CellFilter.parse(args.only)
-    if args.limit is not None and args.limit < 0:
-        raise BenchError(f"--limit must be >= 0, got {args.limit}")
+    if args.limit is not None and args.limit < 1:
+        raise BenchError(f"--limit must be >= 1, got {args.limit} (leave --limit out to run the suite's "
+                         "samples; --set run.n_samples=0 runs the whole split)")
+    check_out_dir(args.out)
     suite = load_suite(args.suite, overrides(args))
     suite = with_user_model(suite, args)  # --model: the user's own SNN replaces the suite's models
     if suite.run.device == "cuda":
@@ -60,9 +74,18 @@ def main(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             raise BenchError("device cuda requested but torch sees no CUDA device; use --device cpu")
+    if args.dry_run:
+        from bench.perf import print_dry_run
+
+        print_dry_run(suite, only)
+        return 0
+    from bench.executors import make_executor
+
+    executor = make_executor(args.executor, args.address)
     command = "snnxai " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     out = run_suite(suite, out=args.out, shard=shard, force=args.force, progress=not args.quiet,
-                    report=not args.no_report, command=command, only=only, reference=args.reference)
+                    report=not args.no_report, command=command, only=only, reference=args.reference,
+                    train_missing=args.train_missing, executor=executor)
     if args.quiet:
         print(out)
     return 0

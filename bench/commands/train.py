@@ -31,9 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="retrain even if a cached checkpoint exists")
     p.add_argument("--zoo", action="store_true",
                    help="retrain the shipped zoo models (all, or those named) and rewrite bench/zoo/")
-    p.add_argument("--device", default="cpu", help="torch device to train on (default cpu)")
+    p.add_argument("--device", default="cpu", help="torch device to train on: cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="data-parallel training on N processes (DDP; gloo on cpu, one GPU each on cuda); "
+                        "the recipe's batch size is the global batch (bench.models.distributed)")
 
 
 def _keep_freed_memory() -> None:
@@ -67,11 +70,18 @@ def _check_train_size(card: "ModelCard", dataset: str | None, params: dict[str, 
 def main(args: argparse.Namespace) -> int:
     import torch
 
+    from bench.commands.common import check_device, check_out_dir, check_positive
     from bench.models import ensure_trained, get_card
     from bench.models.load import train_zoo, with_epochs
     from bench.models.training import with_recipe
     from bench.models.zoo import zoo_names
 
+    check_device(args.device)
+    check_positive(args.threads, "--threads")
+    if args.seed < 0:
+        raise BenchError(f"--seed must be >= 0, got {args.seed}")
+    if args.cache_dir is not None:
+        check_out_dir(args.cache_dir, "--cache-dir")
     if args.threads:
         torch.set_num_threads(args.threads)
     _keep_freed_memory()
@@ -89,16 +99,25 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.models:
         raise BenchError("name a model to train (see `snnxai ls models`), or use --zoo")
+    if args.nproc < 1:
+        raise BenchError(f"--nproc must be >= 1, got {args.nproc}")
     params = parse_key_values(args.data_param) or None
     recipe = parse_key_values(args.recipe_param)
     for name in args.models:
         card = with_epochs(with_recipe(get_card(name), recipe), args.epochs)
         if "n_train" in recipe:
             _check_train_size(card, args.data, params)
-        path, meta, trained = ensure_trained(
-            card, dataset=args.data, params=params, seed=args.seed,
-            cache_dir=args.cache_dir, force=args.force, progress=not args.no_progress, command=command,
-            device=args.device)
+        if args.nproc != 1:
+            from bench.models.distributed import ensure_trained_ddp
+
+            path, meta, trained = ensure_trained_ddp(
+                card, nproc=args.nproc, dataset=args.data, params=params, seed=args.seed,
+                cache_dir=args.cache_dir, force=args.force, command=command, device=args.device)
+        else:
+            path, meta, trained = ensure_trained(
+                card, dataset=args.data, params=params, seed=args.seed,
+                cache_dir=args.cache_dir, force=args.force, progress=not args.no_progress, command=command,
+                device=args.device)
         state = "trained" if trained else "already cached, nothing trained"
         print(f"{name}: {state}: {path} (test accuracy {meta['test_accuracy']:.4f}, "
               f"train time {meta['train_time_s']:.0f} s)")

@@ -53,12 +53,16 @@ def load_image(path: Path, size: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """
     from PIL import Image
 
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        orig = im.size
-        if im.size != (size, size):
-            im = im.resize((size, size), Image.BILINEAR)
-        arr = np.asarray(im, dtype=np.uint8).copy()
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            orig = im.size
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            arr = np.asarray(im, dtype=np.uint8).copy()
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL: unidentified, truncated or corrupt file
+        raise BenchError(f"cannot read image {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
+                         "replace or delete the file") from None
     return torch.from_numpy(arr).permute(2, 0, 1).float() / 255.0, orig
 
 

@@ -60,8 +60,9 @@ def find_batches(root: Path, download: bool) -> Path:
         CIFAR10(str(root), train=True, download=True)
         return root / FOLDER
     raise BenchError(f"CIFAR-10 not found at {root}: put the python version ({FOLDER}, from "
-                     "https://www.cs.toronto.edu/~kriz/cifar.html) there, pass "
-                     "--set data.root=/path, or allow --set data.download=true")
+                     "https://www.cs.toronto.edu/~kriz/cifar.html) there, pass the dataset parameter root=/path, "
+                     "or allow download=true (snnxai run: --set data.params.root=/path / --set "
+                     "data.params.download=true; train/explain: --data-param root=/path / --data-param download=true)")
 
 
 def read_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:

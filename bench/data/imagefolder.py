@@ -90,7 +90,8 @@ def imagefolder(split: str, params: ImageFolderParams) -> FileDataset:
     root = resolve_root("imagefolder", params.root)
     if not root.is_dir():
         raise BenchError(f"image folder not found at {root}: put one sub-folder of images per class "
-                         "there (root/<class>/*.png) or pass --set data.root=/path")
+                         "there (root/<class>/*.png) or pass the dataset parameter root (snnxai run: "
+                         "--set data.params.root=/path; train/explain: --data-param root=/path)")
     split_dirs = [root / s for s in SPLITS if (root / s).is_dir()]
     if split_dirs:
         names = sorted({d.name for s in split_dirs for d in class_dirs(s)})

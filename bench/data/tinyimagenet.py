@@ -49,7 +49,8 @@ def find_base(root: Path) -> Path:
             return cand
     raise BenchError(f"Tiny-ImageNet not found at {root}: download tiny-imagenet-200.zip "
                      "(http://cs231n.stanford.edu/tiny-imagenet-200.zip), unzip it there "
-                     "or pass --set data.root=/path/to/tiny-imagenet-200")
+                     "or pass it as the dataset parameter root (snnxai run: --set "
+                     "data.params.root=/path/to/tiny-imagenet-200; train/explain: --data-param root=...)")
 
 
 def inclusive_box(fields: list[str], where: str) -> Box:

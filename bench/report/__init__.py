@@ -5,6 +5,7 @@ the saved example maps); ``snnxai report RUN_DIR`` calls it, and so does the end
 ``snnxai run``. Output layout::
 
     report/leaderboard.md  leaderboard.csv  leaderboard.tex  report.html  figures/*.png
+           power.csv  (separated method pairs per model and metric: bench.report.power)
            audit.csv  paired_stability.csv   (only when the run has attack metrics)
 """
 
@@ -19,7 +20,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bench.report import figures, filmstrip, gallery, leaderboard, robustness
+from bench.report import figures, filmstrip, gallery, leaderboard, power, robustness
 from bench.report.data import ReportData, load_report_data
 from bench.report.html import board_html, esc, frame_html, render
 from bench.store import write_atomic
@@ -128,9 +129,11 @@ def dataset_sections(rd: ReportData, dataset: str, figdir: Path, ex: dict, table
     return sections
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report of ``run_dir`` into ``out`` (default ``run_dir/report``); returns it."""
-    rd = load_report_data(run_dir)
+def build_report(run_dir: str | Path, out: str | Path | None = None,
+                 log: Callable[[str], None] = lambda line: None) -> Path:
+    """Write the report of ``run_dir`` into ``out`` (default ``run_dir/report``); returns it.
+    ``log``: called with a line as each stage starts (``snnxai report`` prints them)."""
+    rd = load_report_data(run_dir, log)  # damaged or missing files fail here, before any line
     out_dir = Path(out) if out else Path(run_dir) / "report"
     figdir = out_dir / "figures"
     figures.setup_style()
@@ -145,12 +148,22 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             write_atomic(out_dir / name, frame.to_csv(index=False, float_format="%.6g"))
         else:  # a report rebuilt in place must not keep the tables of an earlier run
             (out_dir / name).unlink(missing_ok=True)
+    alpha = rd.run["config"].get("report", {}).get("alpha", 0.05)
+    power_frame = power.power_table(rd.results, rd.summary, alpha, power.HEADLINE)
+    write_atomic(out_dir / "power.csv", power_frame.to_csv(index=False, float_format="%.6g"))
     ex = rd.examples()
-    sections = [s for d in sorted(rd.results["dataset"].unique())
-                for s in dataset_sections(rd, d, figdir, ex, table, paired)]
+    sections = []
+    for d in sorted(rd.results["dataset"].unique()):
+        log(f"report: figures of {d}")
+        sections += dataset_sections(rd, d, figdir, ex, table, paired)
+    power_head = power.headline(power_frame)
+    if len(power_head):  # the headline of a leaderboard: how many method pairs it tells apart
+        sections.insert(0, ("Discriminative power", f"<p class='note'>{esc(power.NOTE)}</p>"
+                            + frame_html(power_head), []))
     intro = (f"{rd.run['dataset']['n_samples']} samples of {rd.run['dataset']['name']}; "
              f"mean [95% bootstrap CI]; bold: best per column; {leaderboard.DAGGER}: significantly "
              "better than the next-ranked method (Wilcoxon signed-rank, Holm); baselines in italics.")
+    log("report: report.html")
     write_atomic(out_dir / "report.html", render(rd, sections, intro, robustness.warning_html(rd, warns)))
     written = {p for _, _, figs in sections for _, p in figs}
     for stale in set(figdir.glob("*.png")) - written:  # figures an earlier build wrote and this one did not

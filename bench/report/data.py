@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -197,16 +196,24 @@ def _npz(path: Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def load_report_data(run_dir: str | Path) -> ReportData:
-    """Read a run directory (results.csv[.gz] + run.json) and compute the statistics."""
+def load_report_data(run_dir: str | Path, log: Callable[[str], None] = lambda line: None) -> ReportData:
+    """Read a run directory (results.csv[.gz] + run.json) and compute the statistics (``log``:
+    told once both files are read, before the statistics, the slow part)."""
     d = Path(run_dir)
     if not (d / "run.json").is_file():
         raise BenchError(f"{d} is not a finished run directory (no run.json)")
-    run = json.loads((d / "run.json").read_text())
+    from bench.rundir import read_json
+
+    run = read_json(d / "run.json")  # unparsable: a one-line BenchError naming the file
+    try:
+        cfg = run["config"].get("report", {})
+        higher = {k: bool(v["higher_is_better"]) for k, v in run["versions"]["metrics"].items()}
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BenchError(f"{d / 'run.json'} is damaged or not a run's record (no {exc}); rerun the "
+                         "run, or `snnxai merge` its shards, to rewrite it") from None
     results = read_results(d)
-    cfg = run["config"].get("report", {})
+    log(f"report: {d}: {len(results)} rows; statistics and leaderboards")
     n_boot, ci, alpha = cfg.get("n_boot", 1000), cfg.get("ci", 0.95), cfg.get("alpha", 0.05)
-    higher = {k: bool(v["higher_is_better"]) for k, v in run["versions"]["metrics"].items()}
     summary = stats.summarize(results, n_boot=n_boot, ci=ci, seed=int(run.get("seed", 0)))
     expl = summary[summary["method"] != ""]
     scalars = stats.scalar_rows(results[results["method"] != ""])

@@ -1,0 +1,116 @@
+"""Registry listings without importing the registries' modules (``snnxai ls`` in a blink).
+
+Listing the methods would otherwise import every method module, hence torch, captum and
+matplotlib (seconds and most of a GB) to print a table. The first listing imports them as
+always and saves the table, plus each entry's scalar metadata for ``--where`` filters, in the
+cache folder (``$SNNXAI_CACHE`` or ``~/.cache/snnxai``) under a hash of the project's source
+files; later listings read it back while no source file has changed. A registry already
+loaded in this process (tests registering a temporary entry) is always listed live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: the source trees whose files name and describe the registries' entries
+SOURCE_PACKAGES = ("bench", "methods", "metrics")
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One registry as ``snnxai ls`` shows it: the table, and per row the entry's scalar
+    metadata (what ``--where KEY=VALUE`` compares; set- and tuple-valued fields never match a
+    scalar, so they are left out) and every metadata key any entry has. ``warnings``: the
+    plugins that failed to load when it was built (:mod:`bench.plugins`), shown again from the cache."""
+
+    header: list[str]
+    rows: list[list[str]]
+    meta: list[dict[str, Scalar]]
+    keys: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def where(self, filters: dict[str, object]) -> Listing:
+        """The rows whose metadata equals every filter value (a list means "any of"), as
+        :meth:`bench.registry.Registry.entries` filters."""
+        def ok(meta: dict[str, Scalar]) -> bool:
+            for key, want in filters.items():
+                have = meta.get(key, _MISSING)
+                if not (have in want if isinstance(want, (list, tuple)) else have == want):
+                    return False
+            return True
+
+        keep = [i for i, m in enumerate(self.meta) if ok(m)]
+        return Listing(self.header, [self.rows[i] for i in keep], [self.meta[i] for i in keep], self.keys)
+
+
+_MISSING = object()
+
+
+def cache_dir() -> Path:
+    """The cache root, by the same rule as :func:`bench.models.cache.cache_dir` (which imports
+    torch, so it cannot be used here; a test checks that the two agree)."""
+    env = os.environ.get("SNNXAI_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "snnxai"
+
+
+def source_fingerprint() -> str:
+    """sha256 over the paths and bytes of every ``.py`` file of :data:`SOURCE_PACKAGES` (a few
+    milliseconds): any edit to a module that registers something gives another fingerprint; so
+    does installing, removing or upgrading a plugin (:func:`bench.plugins.fingerprint`)."""
+    from bench.plugins import fingerprint as plugins_fingerprint  # entry-point metadata only, nothing imported
+
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(plugins_fingerprint().encode())
+    for pkg in SOURCE_PACKAGES:
+        for path in sorted((root / pkg).rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:20]
+
+
+def live_listing(what: str) -> Listing:
+    """Import the registry's modules and build its :class:`Listing`."""
+    from bench.commands.ls import table
+    from bench.plugins import FAILURES
+    from bench.registry import REGISTRIES
+
+    header, rows = table(what)
+    entries = REGISTRIES[what].entries()
+    meta = [{**{k: v for k, v in e.meta.items() if isinstance(v, (str, int, float, bool)) or v is None},
+             "package": e.source} for e in entries]
+    keys = sorted({k for e in entries for k in e.meta} | {"package"})
+    return Listing(header, rows, meta, keys, list(FAILURES.get(REGISTRIES[what].kind, [])))
+
+
+def listing(what: str) -> Listing:
+    """The :class:`Listing` of registry ``what``: from the cache while the sources are unchanged,
+    else built live and saved (a cache that cannot be read or written is just not used)."""
+    from bench.registry import REGISTRIES
+
+    if REGISTRIES[what].loaded:
+        return live_listing(what)
+    path = cache_dir() / "listings" / f"{what}-{source_fingerprint()}.json"
+    try:
+        return Listing(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        pass
+    result = live_listing(what)
+    _save(path, result)
+    return result
+
+
+def _save(path: Path, result: Listing) -> None:
+    """Write ``result`` atomically (a concurrent reader sees the old file or the new one)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(result.__dict__, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass
