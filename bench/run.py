@@ -61,8 +61,6 @@ def run_suite(suite: Suite, out: str | Path | None = None, shard: Shard = Shard(
     seed_everything(suite.run.seed)
     # 1. plan (fails on bad input before anything is written), this shard's data
     plan = make_plan(only.include(suite) if only else suite, only)
-    if not train_missing:
-        require_trained(plan)
     n, batch = len(plan.positions), suite.run.batch_size
     if not shard_batches(n, batch, shard):  # whole batches go to a shard: some get none
         raise BenchError(f"shard {shard.index}/{shard.count} gets no samples: {n} samples make "
@@ -79,6 +77,8 @@ def run_suite(suite: Suite, out: str | Path | None = None, shard: Shard = Shard(
     if ref is not None:
         compare.check_compatible(manifest, ref, "this run")
         manifest["reference"] = ref_record
+    if not train_missing:  # after the reference check: an incomparable run is refused for that first
+        require_trained(plan)
     rundir.check_manifest(out_dir, manifest, force)
     if force:
         clear_outputs(out_dir)
