@@ -458,10 +458,9 @@ def page_knobs(results: Path) -> Page:
         if pg:
             p.add("", f"At {L} the pointing game spans {min(pg):.3f} .. {max(pg):.3f} over the grid.")
     p.add("", "## T", "", "The zoo has only T = 8 models. T = 4 / 16 would need two more trainings "
-          "(about 12 min each on the 2-core CPU), e.g. "
-          "`snnxai train vgg5_snn_t8 --set T=4` is not a zoo entry today: a zoo card per T "
-          "(`vgg5_snn_t4`, `vgg5_snn_t16`) in `bench/models/cards.py` and `snnxai train --zoo vgg5_snn_t4` "
-          "would add them; not done here.", "",
+          "(about 12 min each on the 2-core CPU): `snnxai train` has no option that changes a card's T, "
+          "so it takes a zoo card per T (`vgg5_snn_t4`, `vgg5_snn_t16`) in `bench/models/cards.py` and "
+          "`snnxai train --zoo vgg5_snn_t4`; not done here.", "",
           "## Conditions", "", "Layer matters far more than gamma or the variant (compare the spans above "
           "with the difference between layers).", "")
     return p
