@@ -40,12 +40,12 @@ def power_table(results: pd.DataFrame, summary: pd.DataFrame, alpha: float = 0.0
     if scalars.empty:
         return pd.DataFrame(columns=COLUMNS)
     tests = paired_tests(scalars)
+    # the CIs of the same time-aggregated scalar rows the tests compare (no per-step or curve points)
+    half_widths = (scalar_rows(summary).assign(half=lambda f: (f["ci_hi"] - f["ci_lo"]) / 2)
+                   .groupby(["dataset", "model", "metric"])["half"].max())
     recs = []
     for (d, m, k), g in tests.groupby(["dataset", "model", "metric"], sort=True):
-        cells = summary[(summary["dataset"] == d) & (summary["model"] == m) & (summary["metric"] == k)]
-        if "point" in cells:
-            cells = cells[cells["point"].isna()] if cells["point"].notna().any() else cells
-        half = ((cells["ci_hi"] - cells["ci_lo"]) / 2).max() if len(cells) else float("nan")
+        half = half_widths.get((d, m, k), float("nan"))
         n_methods = len(set(g["method_a"]) | set(g["method_b"]))
         separated = int((g["p_holm"] < alpha).sum())
         recs.append({"dataset": d, "model": m, "metric": k, "n_methods": n_methods, "n_pairs": len(g),
