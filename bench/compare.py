@@ -5,9 +5,10 @@ A submission to the leaderboard is a run that computed only its new cells
 
 1. checks that the two runs can be compared at all (:func:`check_compatible`): same dataset
    (name, split, fingerprint), suite version, evaluation and model seeds, explained target,
-   samples (every sample of the run is one of the reference's), post-processing, and, for
-   every model, method and metric both runs configure, the same record and parameters. The
-   first difference is named in a one-line :class:`BenchError`;
+   samples (every sample of the run is one of the reference's), post-processing, the user's
+   own models (:func:`user_model_difference`: the same model file and weights, by digest),
+   and, for every model, method and metric both runs configure, the same record and
+   parameters. The first difference is named in a one-line :class:`BenchError`;
 2. merges the per-sample rows (:func:`compare_runs`): the reference's cells as committed, the
    run's cells the reference lacks next to them, on the samples both hold;
 3. re-ranks every (model, metric) column with the report's statistics (:mod:`bench.stats`:
@@ -87,10 +88,65 @@ def _cfg(run: Run, *keys: str) -> Any:
     return node
 
 
+def _user_cards(run: Run) -> dict[str, dict[str, Any]]:
+    """The cards (``versions.models``) of the run's own models (``config.user_models``)."""
+    cards = run["versions"]["models"]
+    return {m: cards[m] for m in sorted(_cfg(run, "user_models") or {}) if m in cards}
+
+
+def _file(card: dict[str, Any]) -> str:
+    """A user model's source file as messages name it: its digest and path."""
+    return f"sha256 {str(card.get('file_sha256'))[:12]} ({(card.get('spec') or {}).get('source', '?')})"
+
+
+def _weights(card: dict[str, Any]) -> str:
+    """A user model's weights as messages name them: their digest and checkpoint."""
+    ckpt = (card.get("spec") or {}).get("checkpoint")
+    return f"sha256 {str(card.get('weights_sha256'))[:12]} ({f'checkpoint {ckpt!r}' if ckpt else 'the built weights'})"
+
+
+def _identity(card: dict[str, Any]) -> str:
+    return f"file {_file(card)}, weights {_weights(card)}"
+
+
+#: the fields of a user model's card that only say where its files were (its identity is
+#: their digests): two runs of the same files from other paths are comparable
+_PATH_FIELDS = ("summary",)
+_SPEC_PATH_FIELDS = ("source", "checkpoint")
+
+
+def _without_paths(card: dict[str, Any]) -> dict[str, Any]:
+    spec = {k: v for k, v in (card.get("spec") or {}).items() if k not in _SPEC_PATH_FIELDS}
+    return {**{k: v for k, v in card.items() if k not in _PATH_FIELDS}, "spec": spec}
+
+
+def user_model_difference(run: Run, ref: Run) -> str | None:
+    """Why the user models (``snnxai run --model``, ``[models.NAME] source = ...``) of ``run``
+    and ``ref`` are not the same models (None: they are). A model is its file and its
+    weights, named by digest (``file_sha256``, ``weights_sha256`` of its card), not by path.
+    A user model of ``run`` the reference lacks is refused when the reference probes user
+    models of its own (a run of another model is another experiment); against a reference of
+    registered models only it is a new model, placed among them like one."""
+    mine, theirs = _user_cards(run), _user_cards(ref)
+    for m, a in mine.items():
+        if m not in theirs:
+            if theirs:
+                others = "; ".join(f"{n!r} ({_identity(c)})" for n, c in theirs.items())
+                return (f"user model {m!r} ({_identity(a)}) is not in the reference, whose user models are "
+                        f"{others}: compare runs of the same model")
+            continue
+        b = theirs[m]
+        for key, what, show in (("file_sha256", "model file", _file), ("weights_sha256", "weights", _weights)):
+            if a.get(key) != b.get(key):
+                return f"user model {m!r} differs in its {what}: {show(a)} here, {show(b)} in the reference"
+    return None
+
+
 def first_difference(run: Run, ref: Run) -> str | None:
     """Why ``run`` cannot be compared with ``ref`` (None: it can), checked in the order
-    dataset, suite version, seeds, target, samples, post-processing, models, methods, metrics.
-    Models, methods and metrics are checked where both runs configure them."""
+    dataset, suite version, seeds, target, samples, post-processing, user models, models,
+    methods, metrics. Models, methods and metrics are checked where both runs configure them
+    (a user model's card without the paths of its files: its digests identify it)."""
     dr, df = run["dataset"], ref["dataset"]
     for k in ("name", "split", "fingerprint"):
         if dr.get(k) != df.get(k):
@@ -113,9 +169,14 @@ def first_difference(run: Run, ref: Run) -> str | None:
     d = _first_diff(_cfg(run, "postprocess"), _cfg(ref, "postprocess"), "postprocess.")
     if d:
         return d
+    d = user_model_difference(run, ref)
+    if d:
+        return d
     vr, vf = run["versions"], ref["versions"]
+    user = set(_user_cards(run)) & set(_user_cards(ref))
     for m in sorted(set(vr["models"]) & set(vf["models"])):
-        d = _first_diff(vr["models"][m], vf["models"][m], f"model {m!r} card ")
+        a, b = vr["models"][m], vf["models"][m]
+        d = _first_diff(*((_without_paths(a), _without_paths(b)) if m in user else (a, b)), f"model {m!r} card ")
         if d:
             return d
         a, b = (r.get("checkpoints", {}).get(m, {}).get("sha256") for r in (run, ref))

@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.paths import cache_dir  # torch-free: the checkpoint cache's own rule
+
 #: the source trees whose files name and describe the registries' entries
 SOURCE_PACKAGES = ("bench", "methods", "metrics")
 Scalar = str | int | float | bool | None
@@ -50,13 +52,6 @@ class Listing:
 
 
 _MISSING = object()
-
-
-def cache_dir() -> Path:
-    """The cache root, by the same rule as :func:`bench.models.cache.cache_dir` (which imports
-    torch, so it cannot be used here; a test checks that the two agree)."""
-    env = os.environ.get("SNNXAI_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "snnxai"
 
 
 def source_fingerprint() -> str:

@@ -3,7 +3,9 @@
 :func:`make_plan` does everything that can fail because of the user's input (unknown or
 incompatible names, a missing data folder) before the runner writes a single file. It also
 decides what is skipped, with a reason: a method that cannot run on a model (an SNN-only
-method on an ANN), a metric whose needs the dataset cannot meet (no masks on CIFAR-10).
+method on an ANN, an ``ann_*`` method on an SNN without a twin), a metric whose needs the
+dataset cannot meet (no masks on CIFAR-10), a model-scope metric that needs a model the probed
+one lacks (the transfer attack's source: a user's own SNN has no twin).
 Everything the runner needs about a cell or a metric is resolved here, once: the model a
 method runs on, its target layer, each metric's function, params, sample limit and needs.
 """
@@ -11,6 +13,7 @@ method runs on, its target layer, each metric's function, params, sample limit a
 from __future__ import annotations
 
 import dataclasses
+import types
 from typing import TYPE_CHECKING, Callable
 
 from bench.config import config_hash, to_plain
@@ -135,6 +138,14 @@ class Plan:
     only: CellFilter = CellFilter()            # --only: the cells were filtered (not hashed)
     #: the suite's user models, adapted and probed (bench.adapters), and their weights' provenance
     user_models: dict[str, tuple[AdaptedSNN, CheckpointProvenance]] = dataclasses.field(default_factory=dict)
+    #: model-scope metrics a probed model cannot be scored on, as run.json's skip records
+    #: ({"model", "method": "", "metric", "reason"}; :func:`model_metric_skip_reason`)
+    skipped_model_metrics: list[dict] = dataclasses.field(default_factory=list)
+
+    def model_metrics_for(self, model: str) -> list[PlannedMetric]:
+        """The model-scope metrics scored on probed model ``model`` (its skips left out)."""
+        skip = {s["metric"] for s in self.skipped_model_metrics if s["model"] == model}
+        return [p for p in self.model_metrics if p.name not in skip]
 
     @property
     def run_id(self) -> str:
@@ -147,7 +158,7 @@ class Plan:
 
     def manifest(self, shard: Shard, command: str, sample_ids: list[int], positions: list[int]) -> dict:
         """The static part of run.json for this (shard of the) run."""
-        from bench.provenance import device_info, git_state, package_versions
+        from bench.provenance import device_info, git_state, package_versions, plugin_record
 
         ds = self.dataset
         return {
@@ -169,13 +180,23 @@ class Plan:
             "cells": [c.record() for c in self.cells],
             "skipped_cells": self.skipped_cells,
             "skipped_metrics": [{"model": "", "method": "", "metric": k, "reason": r}
-                                for k, r in self.metric_skips.items()],
+                                for k, r in self.metric_skips.items()] + self.skipped_model_metrics,
             "shard": {"index": shard.index, "count": shard.count},
             "positions": positions, "sample_ids": sample_ids,
             "suite_version": self.suite.version,   # None when the suite declares none
             # --only: which cells this run computes (absent without a filter)
             **({"only": self.only.record()} if self.only else {}),
+            # the entry-point plugins behind the run's names, with their versions (absent without any)
+            **({"plugins": plugins} if (plugins := plugin_record(self.plugin_uses())) else {}),
         }
+
+    def plugin_uses(self) -> dict[str, list[str]]:
+        """The registry names the run uses, by registry (variants by their base name; the
+        suite's own user models are no registry's)."""
+        return {"methods": sorted({base_name(k) for k in self.suite.methods}),
+                "metrics": sorted({base_name(k) for k in self.suite.metrics}),
+                "models": sorted(m for m in self.cards if m not in self.user_models),
+                "datasets": [self.suite.data.dataset]}
 
 
 def metric_skip_reason(entry: Entry, ds: ImageDataset, dataset: str) -> str | None:
@@ -187,6 +208,33 @@ def metric_skip_reason(entry: Entry, ds: ImageDataset, dataset: str) -> str | No
         return f"dataset {dataset!r} has no bounding boxes"
     if "step_mask" in needs and not getattr(ds, "has_step_masks", False):
         return f"dataset {dataset!r} has no per-step masks (a static dataset)"
+    return None
+
+
+def model_metric_skip_reason(name: str, params: object, card: ModelCard, suite: Suite) -> str | None:
+    """Why model-scope metric ``name`` cannot score the model of ``card`` (None: it can).
+
+    A transfer attack (params :class:`metrics.robustness.TransferParams`) crafts its inputs on
+    another model: its ``source`` param if set (a registered model or one of the suite's own;
+    an unknown name is an error here, before any work), else the probed model's twin
+    (:func:`bench.attacks.resolve.transfer_source_name`). A model with neither -- a user's own
+    SNN has no twin -- is skipped with this reason, as an ``ann_*`` method is (a shipped suite
+    stays usable with ``--model``), rather than failing half-way through the run."""
+    from bench.attacks.resolve import transfer_source_name
+    from bench.registry import MODELS
+    from metrics.robustness import TransferParams
+
+    if not isinstance(params, TransferParams):
+        return None
+    if params.source:
+        if params.source not in suite.user_models:
+            MODELS.get(params.source)
+        return None
+    try:
+        transfer_source_name(types.SimpleNamespace(card=card), "")  # reads only the model's card
+    except BenchError:
+        return (f"{name!r} crafts its attacks on the twin of {card.name!r}, which names none "
+                f"(set metrics.{name}.source to the model to craft on, or drop the metric)")
     return None
 
 
@@ -284,11 +332,15 @@ def make_plan(suite: Suite, only: CellFilter = CellFilter()) -> Plan:
     scored = [planned_metric(k, suite) for k in suite.metrics if k not in metric_skips]
     by_scope = {scope: [p for p in scored if METRICS.get(base_name(p.name)).spec.scope == scope]
                 for scope in ("explanation", "model")}
-    if by_scope["model"]:
-        cells += [Cell(m, "", "") for m in suite.models]
+    model_skips = [{"model": m, "method": "", "metric": p.name, "reason": r} for m in suite.models
+                   for p in by_scope["model"] if (r := model_metric_skip_reason(p.name, p.params, cards[m], suite))]
+    skipped_for = {m: {s["metric"] for s in model_skips if s["model"] == m} for m in suite.models}
+    # a model-scope cell for each model with a metric left to score
+    cells += [Cell(m, "", "") for m in suite.models if len(skipped_for[m]) < len(by_scope["model"])]
     if only:  # after every check: the filtered run fails exactly where the whole suite would
         cells = [c for c in cells if only.selects(c.model, c.method)]
         skipped = [s for s in skipped if only.selects(s["model"], s["method"])]
+        model_skips = [s for s in model_skips if only.selects(s["model"], "")]
         if not cells:
             why = "; ".join(f"{s['model']}/{s['method']}: {s['reason']}" for s in skipped)
             raise BenchError(f"--only {only.record()} selects no cell of this suite" + (f" ({why})" if why else ""))
@@ -303,4 +355,5 @@ def make_plan(suite: Suite, only: CellFilter = CellFilter()) -> Plan:
                 skipped_cells=skipped, metric_skips=metric_skips, versions=versions,
                 config_hash=chash, run_hash=config_hash({"config": chash, "versions": versions}),
                 method_params=method_params, explanation_metrics=by_scope["explanation"],
-                model_metrics=by_scope["model"], only=only, user_models=user)
+                model_metrics=by_scope["model"], only=only, user_models=user,
+                skipped_model_metrics=model_skips)

@@ -38,6 +38,9 @@ GROUPS = {"method": "snn_xai_bench.methods", "metric": "snn_xai_bench.metrics",
 
 #: registry kind -> the warnings of its plugins that failed to load in this process, in load order
 FAILURES: dict[str, list[str]] = {}
+#: distribution name -> the version of it whose entry points were loaded in this process (None:
+#: unknown); what run.json records of a plugin (:func:`bench.provenance.plugin_record`)
+LOADED: dict[str, str | None] = {}
 
 
 class PluginWarning(UserWarning):
@@ -58,6 +61,23 @@ def distribution(ep: md.EntryPoint) -> str:
     return dist.name if dist is not None else ep.value.split(":")[0].split(".")[0]
 
 
+def version(ep: md.EntryPoint) -> str | None:
+    """The version of the distribution that declares ``ep`` (None if unknown)."""
+    dist = getattr(ep, "dist", None)
+    return dist.version if dist is not None else None
+
+
+def loaded_version(source: str) -> str | None:
+    """The version of plugin distribution ``source`` as loaded in this process, else as
+    installed now (None: unknown, e.g. an entry registered under a module name)."""
+    if source in LOADED:
+        return LOADED[source]
+    try:
+        return md.version(source)
+    except md.PackageNotFoundError:
+        return None
+
+
 def fingerprint() -> str:
     """A digest of every installed entry point of the four groups with its distribution and
     version (imports nothing): what a cached listing of the registries depends on besides the
@@ -65,9 +85,7 @@ def fingerprint() -> str:
     h = hashlib.sha256()
     for kind in sorted(GROUPS):
         for ep in entry_points(kind):
-            dist = getattr(ep, "dist", None)
-            version = dist.version if dist is not None else ""
-            h.update(f"{ep.group}\0{ep.name}\0{ep.value}\0{distribution(ep)}\0{version}\n".encode())
+            h.update(f"{ep.group}\0{ep.name}\0{ep.value}\0{distribution(ep)}\0{version(ep) or ''}\n".encode())
     return h.hexdigest()[:12]
 
 
@@ -86,6 +104,7 @@ def load_plugins(registry: Registry) -> None:
                     if not callable(obj):
                         raise TypeError(f"{ep.value} is a {type(obj).__name__}, not a module or a function")
                     obj(registry)
+            LOADED[source] = version(ep)
         except Exception as exc:  # a third party's code: any failure skips that plugin only
             for name, reg in REGISTRIES.items():
                 for entry in set(reg.names_registered()) - before[name]:

@@ -1,4 +1,4 @@
-"""Provenance for run.json: git state, package versions, device.
+"""Provenance for run.json: git state, package versions, device, the plugins a run uses.
 
 Checkpoint hashes come with the model: :func:`bench.models.load.load_model_with_provenance`.
 
@@ -78,3 +78,21 @@ def device_info(device: str) -> dict[str, Any]:
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
     return info
+
+
+def plugin_record(uses: dict[str, list[str]]) -> dict[str, dict[str, dict[str, str | None]]]:
+    """For each name the run uses (``{"methods": [...], "metrics": [...], "models": [...],
+    "datasets": [...]}``, keys of :data:`bench.registry.REGISTRIES`) that an entry-point plugin
+    registered: ``{registry: {name: {"distribution": ..., "version": ...}}}``, only registries
+    with one (empty: the run uses no plugin). Recorded in run.json, never hashed: a plugin's
+    own ``version`` field, in its spec, is what names its numbers (:mod:`bench.plugins`)."""
+    from bench.plugins import loaded_version
+    from bench.registry import BUILTIN_SOURCE, REGISTRIES
+
+    out: dict[str, dict[str, dict[str, str | None]]] = {}
+    for kind, names in uses.items():
+        for name in names:
+            source = REGISTRIES[kind].get(name).source
+            if source != BUILTIN_SOURCE:
+                out.setdefault(kind, {})[name] = {"distribution": source, "version": loaded_version(source)}
+    return out

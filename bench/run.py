@@ -160,7 +160,7 @@ def cell_context(plan: Plan, cell: Cell, data: ShardData, preds: tuple[torch.Ten
         data_mean=tuple(ds.mean), data_std=tuple(ds.std),
         method=entry, method_params=params, method_card=plan.cards[cell.method_model] if explains else None,
         post=suite.postprocess, job_key=config_hash(job) if explains else "",
-        metrics=tuple(plan.explanation_metrics if explains else plan.model_metrics),
+        metrics=tuple(plan.explanation_metrics if explains else plan.model_metrics_for(cell.model)),
         gallery=plan.gallery_metric if explains else None,
         data=data, preds=preds, targets=targets,
         model=models(cell.model),

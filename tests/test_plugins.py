@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main as cli_main
-from bench.plugins import FAILURES, PluginWarning, fingerprint, load_plugins
+from bench.plugins import FAILURES, LOADED, PluginWarning, fingerprint, load_plugins
 from bench.registry import BUILTIN_SOURCE, METHODS, METRICS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,6 +79,7 @@ def site(tmp_path: Path, monkeypatch) -> Path:
     for module in ("snnxai_demo_plugin", "snnxai_half_plugin"):
         sys.modules.pop(module, None)
     FAILURES.pop("method", None), FAILURES.pop("metric", None)
+    LOADED.pop("snnxai-demo-plugin", None)
 
 
 def _load(registry) -> list[str]:
@@ -211,3 +212,36 @@ def test_a_plugin_method_runs_in_a_suite(site: Path, tmp_path: Path, monkeypatch
         assert epg[("demo_corner", sid)] == pytest.approx(float(mask[:8, :8].float().sum() / 64), abs=1e-6)
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["versions"]["methods"]["demo_corner"]["reference"] == "a test plugin"
+    # provenance: the distribution and version behind the plugin's name (the built-ins, the
+    # dataset and the user's own model are no plugin's)
+    assert run["plugins"] == {"methods": {"demo_corner": {"distribution": "snnxai-demo-plugin", "version": "0.1"}}}
+
+
+def test_plugin_provenance_is_recorded_but_never_hashed(site: Path, tmp_path: Path, monkeypatch):
+    """The plugins' record does not change the run id: another version of a plugin (same
+    spec) is the same run, and a suite without a plugin records none (its run.json as before)."""
+    from bench import plugins
+    from bench.plan import make_plan
+    from bench.provenance import plugin_record
+    from bench.registry import MODELS, registering_as
+    from bench.shard import Shard
+    from bench.suite import load_suite
+
+    _load(METHODS)
+    (tmp_path / "net.py").write_text(textwrap.dedent(PLAIN_MODEL))
+    (tmp_path / "s.toml").write_text(SUITE.format(src=tmp_path / "net.py"))
+    plan = make_plan(load_suite(tmp_path / "s.toml"))
+    manifest = plan.manifest(Shard(), "", [], [])
+    assert manifest["plugins"]["methods"]["demo_corner"]["version"] == "0.1"
+    monkeypatch.setitem(plugins.LOADED, "snnxai-demo-plugin", "0.2")
+    again = make_plan(load_suite(tmp_path / "s.toml"))
+    assert again.manifest(Shard(), "", [], [])["plugins"]["methods"]["demo_corner"]["version"] == "0.2"
+    assert again.run_id == plan.run_id and again.config_hash == plan.config_hash
+    without = make_plan(load_suite(tmp_path / "s.toml", ['methods={"center" = {}}']))
+    assert "plugins" not in without.manifest(Shard(), "", [], [])
+    # every registry counts; an entry of a distribution that is not installed has no version
+    card = MODELS.get("vgg5_ann").obj
+    with registering_as("snnxai-absent-plugin"), MODELS.temporary("plugin_ann", card, **MODELS.get("vgg5_ann").meta):
+        assert plugin_record({"models": ["plugin_ann", "vgg5_ann"], "methods": ["demo_corner", "sam"]}) == {
+            "models": {"plugin_ann": {"distribution": "snnxai-absent-plugin", "version": None}},
+            "methods": {"demo_corner": {"distribution": "snnxai-demo-plugin", "version": "0.2"}}}

@@ -9,7 +9,8 @@ The model protocol (what the runner, every method and every metric need from a m
 * ``model.T``: the number of time steps. ``model.card``: a :class:`bench.models.card.ModelCard`
   (``kind="snn"``, ``T``, ``encoding``, ``num_classes``, ``input_size``, ``in_channels``,
   ``target_layers`` with the default layer first, ``twin``: the optional ANN twin's model name
-  that ``ann_*`` methods run on; adapted models have none, so those methods are skipped).
+  that ``ann_*`` methods run on and the transfer attack crafts on; adapted models have none,
+  so the plan skips those for them, each with its reason in ``run.json`` and the run's summary).
   The card is hashed into the run id and recorded in ``run.json`` (``versions.models``).
 * ``model.layer_names()``: the recordable spiking layers, and
   :func:`bench.models.record.record` ``(model, layers, mem=, grad=)``: a ``with`` block in

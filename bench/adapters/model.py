@@ -42,13 +42,17 @@ class SpikingLayer:
 class AdaptedCard(ModelCard):
     """A :class:`ModelCard` built from what the adapter found (``arch`` is the adapter name,
     ``target_layers`` the recordable layers, default first) plus the adapter's own facts:
-    ``spec`` as the user gave it, each layer's neuron parameters, the parameter count and
-    the weights' digest (:func:`bench.store.state_digest`)."""
+    ``spec`` as the user gave it, each layer's neuron parameters, the parameter count, the
+    weights' digest (:func:`bench.store.state_digest`) and the sha256 of the source file's
+    bytes (``spec.file`` only, not what it imports; "" when adapted from a module in memory).
+    The two digests are the model's identity: hashed into the run id (an edited model file is
+    another run) and checked by ``snnxai compare``."""
 
     spec: UserModelSpec | None = None
     layers: tuple[SpikingLayer, ...] = ()
     n_params: int = 0
     weights_sha256: str = ""
+    file_sha256: str = ""
 
 
 class AdaptedSNN(nn.Module):
@@ -216,8 +220,9 @@ def _modes(model: AdaptedSNN, x: torch.Tensor, ids: torch.Tensor) -> tuple[dict[
 
 
 def adapt(net: nn.Module, spec: UserModelSpec, *, name: str, dataset: str, num_classes: int, channels: int, size: int,
-          input_stats: tuple[Sequence[float], Sequence[float]]) -> AdaptedSNN:
-    """Wrap ``net`` (weights loaded) and prove the protocol on a probe input; sets ``.card``."""
+          input_stats: tuple[Sequence[float], Sequence[float]], file_sha256: str = "") -> AdaptedSNN:
+    """Wrap ``net`` (weights loaded) and prove the protocol on a probe input; sets ``.card``
+    (``file_sha256``: the digest of the file ``net`` was built from, "" for none)."""
     from bench.store import state_digest
 
     kind = get_kind(spec.adapter)
@@ -254,5 +259,5 @@ def adapt(net: nn.Module, spec: UserModelSpec, *, name: str, dataset: str, num_c
         target_layers=(default, *[n for n in names if n != default]),
         summary=f"{spec.source} via the {kind.name} adapter",
         spec=spec, layers=layers, n_params=sum(p.numel() for p in net.parameters()),
-        weights_sha256=state_digest(net))
+        weights_sha256=state_digest(net), file_sha256=file_sha256)
     return model

@@ -14,7 +14,6 @@ user cache and the shipped zoo (``bench/zoo/<name>.pt``, see :mod:`bench.models.
 from __future__ import annotations
 
 import io
-import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import torch
 from bench.config import build_dataclass, config_hash, to_plain
 from bench.errors import BenchError
 from bench.models.card import ModelCard
+from bench.paths import cache_dir  # the one rule, shared with the torch-free listing cache
 from bench.store import ContentStore, DamagedEntry, read_entry, read_sidecar, sidecar, write_entry
 
 __all__ = ["CODE_VERSION", "cache_dir", "cache_key", "cache_path", "checkpoint_store", "load_checkpoint",
@@ -33,17 +33,13 @@ __all__ = ["CODE_VERSION", "cache_dir", "cache_key", "cache_path", "checkpoint_s
 CODE_VERSION = "1"
 
 
-def cache_dir(override: str | Path | None = None) -> Path:
-    """Where cached checkpoints live (argument > ``$SNNXAI_CACHE`` > ``~/.cache/snnxai``)."""
-    if override:
-        return Path(override).expanduser()
-    env = os.environ.get("SNNXAI_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "snnxai"
-
-
-def cache_key(card: ModelCard, data: dict[str, Any], seed: int, twin: ModelCard | None = None) -> str:
-    """Stable hash of everything that determines a trained checkpoint (``twin``: the source of a conversion)."""
-    return config_hash({"card": card, "data": data, "seed": seed, "twin": twin, "code": CODE_VERSION})
+def cache_key(card: ModelCard, data: dict[str, Any], seed: int, twin: ModelCard | None = None,
+              init: ModelCard | None = None) -> str:
+    """Stable hash of everything that determines a trained checkpoint (``twin``: the source of a
+    conversion or twin initialisation; ``init``: the model whose weights training starts from,
+    hashed only when there is one, so every other key stays as it was)."""
+    extra = {"init": init} if init is not None else {}
+    return config_hash({"card": card, "data": data, "seed": seed, "twin": twin, "code": CODE_VERSION, **extra})
 
 
 def checkpoint_store(root: str | Path | None = None) -> ContentStore:

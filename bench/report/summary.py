@@ -10,6 +10,9 @@ import pandas as pd
 from bench import stats
 from bench.results import read_results
 
+#: skipped methods / metrics listed by name in the summary (the rest are counted)
+SHOWN = 6
+
 
 def summary(run_dir: str | Path, top: int = 4) -> str:
     """Run id, samples, stage times, skips, and per model its accuracy and best methods."""
@@ -29,9 +32,14 @@ def summary(run_dir: str | Path, top: int = 4) -> str:
              "time: " + "  ".join(f"{k} {v:.1f}s" for k, v in t.get("stages_s", {}).items())
              + f"  | total {t.get('wall_s', float('nan')):.1f}s"]
     skipped = pd.DataFrame(run.get("skipped", []), columns=["model", "method", "metric", "reason"])
-    if len(skipped):
-        lines.append(f"skipped: {len(skipped)} (model, method) cells or metrics, e.g. "
-                     f"{skipped.iloc[0]['reason']} (all in run.json)")
+    if len(skipped):  # one line per skipped method or metric (with its first reason), at most SHOWN
+        groups = list(skipped.fillna("").groupby(["method", "metric"], sort=False))
+        lines.append(f"skipped: {len(skipped)} (model, method) cells or metrics (all in run.json):")
+        for (method, metric), g in groups[:SHOWN]:
+            models = ", ".join(m or "every model" for m in dict.fromkeys(g["model"]))
+            lines.append(f"  {method or metric} on {models}: {g.iloc[0]['reason']}")
+        if len(groups) > SHOWN:
+            lines.append(f"  ... and {len(groups) - SHOWN} more")
     lines.append(f"{'model':<24} {'acc':>5}  best methods by mean rank over metrics")
     for model in run["models"]:
         acc = run.get("models_used", {}).get(model, {}).get("accuracy")
