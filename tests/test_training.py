@@ -163,3 +163,53 @@ def test_train_command_recipe_param(tmp_path, fake_cards, capsys):
     assert cli([*base, "--recipe-param", "epochz=2"]) == 2
     assert cli(["train", "--zoo", "--recipe-param", "epochs=2"]) == 2
     assert calls == ["vgg5_ann", "vgg5_ann"]
+
+
+def test_init_from_another_model_starts_from_its_weights_trained_on_its_own_data(tmp_path, fake_cards, monkeypatch):
+    cards, calls = fake_cards
+    cards["vgg5_snn_t8_if"] = tiny("vgg5_snn_t8_if", init="vgg5_snn_t8")
+    source = build_model(cards["vgg5_snn_t8"], seed=7)
+    loads, start = [], {}
+
+    def fake_load_model(name, device="cpu", **kw):  # the source as the zoo/cache would give it
+        loads.append((name, kw.get("dataset"), kw.get("params")))
+        return source
+
+    def spy_fit(model, card, *a, **kw):
+        start.update({k: v.clone() for k, v in model.state_dict().items()})
+        calls.append(card.name)
+        return []
+
+    monkeypatch.setattr(load_mod, "load_model", fake_load_model)
+    monkeypatch.setattr(training, "fit", spy_fit)
+    path, meta, trained = ensure_trained(cards["vgg5_snn_t8_if"], params=SMALL, cache_dir=tmp_path,
+                                         progress=False, log=lambda s: None)
+    # the source is loaded by name with its own data (no dataset/params of this model), and
+    # training starts from exactly its weights
+    assert trained and loads == [("vgg5_snn_t8", None, None)] and calls == ["vgg5_snn_t8_if"]
+    assert all(torch.equal(v, start[k]) for k, v in source.state_dict().items())
+    # the source's card is part of the key: another source recipe is another checkpoint; a
+    # model without a source keeps the key it had
+    data, other = meta["data"], tiny("vgg5_snn_t8", lr=1e-3)
+    key = cache_key(cards["vgg5_snn_t8_if"], data, 0, None, cards["vgg5_snn_t8"])
+    assert meta["key"] == key != cache_key(cards["vgg5_snn_t8_if"], data, 0, None, other)
+    assert cache_key(cards["vgg5_snn_t8"], data, 0) == cache_key(cards["vgg5_snn_t8"], data, 0, None, None)
+
+
+def test_init_from_model_copies_every_tensor_or_names_the_first_misfit():
+    src, dst = build_model("vgg5_snn_t8", seed=1), build_model("vgg5_snn_t8_if", seed=2)
+    training.init_from_model(dst, src, "vgg5_snn_t8_if", "vgg5_snn_t8")
+    assert all(torch.equal(v, src.state_dict()[k]) for k, v in dst.state_dict().items())
+    with pytest.raises(BenchError, match=r"cannot start from vgg5_snn_t8_events: convs.0.weight is \(16, 3, 3, 3\) here and \(16, 2, 3, 3\) there"):
+        training.init_from_model(dst, build_model("vgg5_snn_t8_events"), "vgg5_snn_t8_if", "vgg5_snn_t8_events")
+
+
+def test_recipe_init_names_a_model_of_the_same_architecture_and_kind():
+    card = get_card("vgg5_snn_t8_frames")
+    assert training.with_recipe(card, {"init": "vgg5_snn_t8"}).train.init == "vgg5_snn_t8"
+    assert training.init_source(training.with_recipe(card, {"init": "vgg5_snn_t8"})) == "vgg5_snn_t8"
+    assert training.init_source(card.__class__(**{**card.__dict__, "train": TINY})) is None
+    for bad, msg in (("vgg5_ann", "same architecture and kind"), ("vgg5_snn_t8_frames", "same architecture"),
+                     ("vgg5_snn_t9", "did you mean"), (3, "scratch, twin or a model name")):
+        with pytest.raises(BenchError, match=msg):
+            training.with_recipe(card, {"init": bad})

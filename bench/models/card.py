@@ -52,9 +52,12 @@ class TrainParams:
     # ANN-to-SNN conversion: percentile of activations used for threshold balancing.
     conversion_percentile: float = 99.9
     # "scratch": random initial weights. "twin": start from the trained ANN twin's weights
-    # (hybrid training, Rathi et al. 2020; bench.models.twin_init), then train as usual.
+    # (hybrid training, Rathi et al. 2020; bench.models.twin_init), then train as usual. The name
+    # of another registered model card: start from that model's trained weights (trained on its
+    # own data), which must have this model's architecture and kind (transfer learning, e.g. the
+    # static shapes SNN to the SNN reading moving frames; bench.models.training.init_source).
     # Omitted from plain data at its default (bench.config.to_plain), like NeuronParams.order.
-    init: Literal["scratch", "twin"] = dataclasses.field(default="scratch", metadata={"omit_default": True})
+    init: str = dataclasses.field(default="scratch", metadata={"omit_default": True})
 
 
 @dataclasses.dataclass(frozen=True)

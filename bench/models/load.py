@@ -80,8 +80,11 @@ def with_epochs(card: ModelCard, epochs: int | None) -> ModelCard:
 
 
 def _key(card: ModelCard, data: dict[str, Any], seed: int) -> str:
+    from bench.models.training import init_source
+
     twin = get_card(card.twin) if needs_twin(card) else None
-    return cache_key(card, data, seed, twin)
+    source = init_source(card)
+    return cache_key(card, data, seed, twin, get_card(source) if source else None)
 
 
 def needs_twin(card: ModelCard) -> bool:
@@ -123,7 +126,10 @@ def ensure_trained(card: ModelCard, *, dataset: str | None = None, params: dict[
                           device=device,
                           twin_loader=lambda n: load_model(n, device, seed=seed, cache_dir=cache_dir,
                                                            dataset=dataset, params=params, progress=progress,
-                                                           log=log))
+                                                           log=log),
+                          # an init source is trained on its own data, not this model's
+                          init_loader=lambda n: load_model(n, device, seed=seed, cache_dir=cache_dir,
+                                                           progress=progress, log=log))
     meta = training_meta(card, data, seed, command or f"snnxai train {card.name} --seed {seed}", report, key=key)
     return path, save_checkpoint(model.state_dict(), path, meta), True
 
@@ -200,8 +206,9 @@ def train_zoo(names: list[str] | None, command: str, *, progress: bool = True,
     for name in names or zoo_names():
         card = get_card(name)
         data = data_config(card)
-        model, report = train(card, seed=ZOO_SEED, progress=progress, log=log,
-                              twin_loader=lambda n: load_model(n, zoo_dir=root, train_if_missing=False))
+        shipped = lambda n: load_model(n, zoo_dir=root, train_if_missing=False)  # noqa: E731
+        model, report = train(card, seed=ZOO_SEED, progress=progress, log=log, twin_loader=shipped,
+                              init_loader=shipped)
         meta = write_zoo_entry(model, card, data, report, command, root)
         log(f"wrote {zoo_path(name, root)} (test accuracy {meta['test_accuracy']:.4f}, "
             f"{meta['train_time_s']:.0f} s, {meta['bytes'] / 1024:.0f} KB)")

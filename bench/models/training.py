@@ -59,7 +59,9 @@ def with_recipe(card: ModelCard, overrides: dict[str, Any]) -> ModelCard:
     values: dict[str, Any] = {}
     for key, value in overrides.items():
         default = getattr(TrainParams(), key)
-        if isinstance(default, str):
+        if key == "init" and value not in _CHOICES[key]:
+            _check_init_source(card, value)
+        elif isinstance(default, str):
             if value not in _CHOICES[key]:
                 raise BenchError(f"recipe {key} must be one of {', '.join(_CHOICES[key])}, got {value!r}")
         elif isinstance(default, int):
@@ -72,6 +74,36 @@ def with_recipe(card: ModelCard, overrides: dict[str, Any]) -> ModelCard:
             value = float(value)
         values[key] = value
     return dataclasses.replace(card, train=dataclasses.replace(card.train, **values))
+
+
+def init_source(card: ModelCard) -> str | None:
+    """The model whose trained weights ``card`` starts from (``card.train.init`` naming a model
+    card), or None for ``"scratch"`` / ``"twin"``."""
+    return None if card.train.init in _CHOICES["init"] else card.train.init
+
+
+def _check_init_source(card: ModelCard, name: object) -> None:
+    """``name`` must be a registered model of ``card``'s architecture and kind (else BenchError)."""
+    from bench.models.load import get_card
+
+    if not isinstance(name, str):
+        raise BenchError(f"recipe init must be scratch, twin or a model name, got {name!r}")
+    src = get_card(name)  # an unknown name: UnknownNameError with "did you mean"
+    if src.name == card.name or (src.arch, src.kind) != (card.arch, card.kind):
+        raise BenchError(f"{card.name} cannot start from {src.name}: init needs another model of the same "
+                         f"architecture and kind ({card.arch} {card.kind}; {src.name} is {src.arch} {src.kind})")
+
+
+@torch.no_grad()
+def init_from_model(model: nn.Module, source: nn.Module, name: str, source_name: str) -> None:
+    """Copy ``source``'s parameters and buffers into ``model`` (same keys and shapes, else BenchError)."""
+    mine, theirs = model.state_dict(), source.state_dict()
+    for key in sorted(set(mine) | set(theirs)):
+        if key not in mine or key not in theirs or mine[key].shape != theirs[key].shape:
+            have = tuple(mine[key].shape) if key in mine else "missing"
+            got = tuple(theirs[key].shape) if key in theirs else "missing"
+            raise BenchError(f"{name} cannot start from {source_name}: {key} is {have} here and {got} there")
+    model.load_state_dict(theirs)
 
 
 def dataset_for(card: ModelCard, dataset: str | None = None, params: dict[str, Any] | None = None, split: str = "train"):
@@ -202,8 +234,11 @@ def fit(model: nn.Module, card: ModelCard, train: Split, test: Split, *, seed: i
 def train(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any] | None = None,
           seed: int = 0, progress: bool = True, log: Callable[[str], None] = print,
           twin_loader: Callable[[str], nn.Module] | None = None,
+          init_loader: Callable[[str], nn.Module] | None = None,
           device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Train (or convert) ``card`` from scratch on ``device``. Returns ``(model in eval mode, report)``."""
+    """Train (or convert) ``card`` on ``device``, from scratch, its ANN twin (``twin_loader``) or
+    another trained model (``init_loader``, for ``card.train.init`` naming a model; it loads that
+    model trained on its own data). Returns ``(model in eval mode, report)``."""
     from bench.models import build_model
     from bench.models.convert import convert
 
@@ -228,6 +263,12 @@ def train(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any]
             ann = twin_loader(card.twin).to(device)
             init_from_twin(model, ann, train_data[0].to(device), card.train.conversion_percentile)
             log(f"{card.name}: initialised from {card.twin} (test acc at start "
+                f"{evaluate(model, tuple(t[:CHECK_SAMPLES] for t in test), seed):.4f} on {CHECK_SAMPLES})")
+        elif (source := init_source(card)) is not None:
+            if init_loader is None:
+                raise BenchError(f"{card.name} starts from {source}'s weights, which are not available")
+            init_from_model(model, init_loader(source).to(device), card.name, source)
+            log(f"{card.name}: initialised from {source} (test acc at start "
                 f"{evaluate(model, tuple(t[:CHECK_SAMPLES] for t in test), seed):.4f} on {CHECK_SAMPLES})")
         history = fit(model, card, train_data, test, seed=seed, progress=progress, log=log)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start

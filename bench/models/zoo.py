@@ -28,11 +28,23 @@ ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 ZOO_SEED = 0
 
 
+def _depth(card: ModelCard) -> int:
+    """How many trained models ``card``'s weights derive from (its ANN twin for a conversion or a
+    twin initialisation, the model named by ``train.init``, recursively)."""
+    sources = []
+    if card.twin and (card.source == "converted" or card.train.init == "twin"):
+        sources.append(card.twin)
+    if card.train.init not in ("scratch", "twin"):
+        sources.append(card.train.init)
+    return max((1 + _depth(MODELS.get(n).obj) for n in sources), default=0)
+
+
 def zoo_names() -> list[str]:
-    """Shipped models, in training order: ANNs first, as converted and twin-initialised SNNs
-    start from them."""
+    """Shipped models, in training order: every model after the models its weights start from
+    (ANN twins before the converted and twin-initialised SNNs, the static SNN before the one
+    fine-tuned from it on moving frames), then ANNs first, then by name."""
     entries = MODELS.entries(zoo=True)
-    return [e.name for e in sorted(entries, key=lambda e: (e.meta.get("kind") != "ann", e.name))]
+    return [e.name for e in sorted(entries, key=lambda e: (_depth(e.obj), e.meta.get("kind") != "ann", e.name))]
 
 
 def zoo_store(root: Path | None = None) -> ContentStore:
