@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cpu: the VGG5 zoo on shapes; paper: VGG11, 64x64, T=30 on Tiny-ImageNet (GPU)")
     p.add_argument("--data-root", default="", help="--preset paper: the Tiny-ImageNet folder")
     p.add_argument("--only", action="append", default=[], metavar="ANALYSIS",
-                   help="run only these analyses (layers, training, pair, knobs, texture); pages are "
+                   help="run only these analyses (layers, training, pair, knobs, attacks, texture); pages are "
                         "written for whatever results exist")
     p.add_argument("--pages-only", action="store_true", help="write the pages from existing results, run nothing")
     p.add_argument("--robustness", default="results/robustness", help="the committed robustness run (page 4)")
