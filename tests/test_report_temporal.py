@@ -224,3 +224,38 @@ def test_explain_figure_draws_each_step_over_its_frame(tmp_path):
     # are red, step 7, the input and the time-mean panel are drawn over the last (green) step
     red, green = count(px, (128, 0, 64), 12), count(px, (0, 128, 64), 12)
     assert green > 0 and red > 2 * green
+
+
+# -- the summary over time: per-step means and the tracking table ------------------------------
+def _step_rows(method: str, metric: str, values: np.ndarray, timestep=None) -> pd.DataFrame:
+    n = len(values)
+    return pd.DataFrame({"run_id": "r", "dataset": "shapes_motion", "split": "test", "sample_id": np.arange(n),
+                         "target": 0, "pred": 0, "model": "m", "method": method, "method_model": "m",
+                         "layer": "", "metric": metric, "timestep": np.nan if timestep is None else float(timestep),
+                         "point": np.nan, "value": values, "degenerate": 0})
+
+
+def test_step_and_tracking_tables_known_answers():
+    from bench.report import temporal
+
+    n = 20
+    # "early": hits at steps 0-1 only (mean over 4 steps 0.5, first 1, last 0); "static": 0.25 everywhere
+    parts = [_step_rows("early", "step_pointing_game", np.full(n, 1.0 if t < 2 else 0.0), t) for t in range(4)]
+    parts += [_step_rows("static", "step_pointing_game", np.full(n, 0.25), t) for t in range(4)]
+    parts += [_step_rows("early", "step_pointing_game", np.full(n, 0.9))]          # aggregated row: ignored
+    lag = np.where(np.arange(n) < 15, 1.0, np.nan)                                 # 15 of 20 have a lag of 1
+    parts += [_step_rows("early", "tracking_lag", lag), _step_rows("early", "tracking_residual", np.full(n, 2.5)),
+              _step_rows("static", "tracking_lag", np.full(n, np.nan)),
+              _step_rows("static", "tracking_residual", np.full(n, 4.0))]
+    df = pd.concat(parts, ignore_index=True)
+    steps = temporal.step_table(df).set_index("method")
+    assert steps.loc["early", "mean"] == pytest.approx(0.5) and steps.loc["early", "n"] == n
+    assert (steps.loc["early", "first"], steps.loc["early", "last"]) == (1.0, 0.0)
+    assert steps.loc["static", "ci"] == "0.250 [0.250, 0.250]"
+    track = temporal.tracking_table(df).set_index("method")
+    assert track.loc["early", "with_lag"] == pytest.approx(0.75) and track.loc["early", "lag"].startswith("1.000 [")
+    assert track.loc["static", "with_lag"] == 0.0 and track.loc["static", "lag"] == "-"
+    assert track.loc["static", "residual_px"] == "4.000 [4.000, 4.000]"
+    lines = "\n".join(temporal.markdown(temporal.step_table(df), temporal.tracking_table(df)))
+    assert "## Over time" in lines and "0.500 [" in lines and "(1.00 -> 0.00)" in lines
+    assert temporal.markdown(temporal.step_table(df.iloc[:0]), temporal.tracking_table(df.iloc[:0])) == []

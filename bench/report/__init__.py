@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bench.report import figures, filmstrip, gallery, leaderboard, power, robustness
+from bench.report import figures, filmstrip, gallery, leaderboard, power, robustness, temporal
 from bench.report.data import ReportData, load_report_data
 from bench.report.html import board_html, esc, frame_html, render
 from bench.store import write_atomic
@@ -138,11 +138,15 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     figdir = out_dir / "figures"
     figures.setup_style()
     table, warns, paired = robustness.audit_frame(rd), robustness.warnings(rd), robustness.paired_frame(rd)
+    n_boot = rd.run["config"].get("report", {}).get("n_boot", 1000)
+    steps, tracking = temporal.step_table(rd.results, n_boot), temporal.tracking_table(rd.results, n_boot)
     write_atomic(out_dir / "leaderboard.md", leaderboard.markdown(
-        rd, rd.run.get("command", ""), robustness.markdown(rd, table, warns, paired)))
+        rd, rd.run.get("command", ""),
+        robustness.markdown(rd, table, warns, paired) + temporal.markdown(steps, tracking)))
     write_atomic(out_dir / "leaderboard.csv", leaderboard.tidy(rd).to_csv(index=False, float_format="%.6g"))
     write_atomic(out_dir / "leaderboard.tex", leaderboard.latex(rd))
-    tables = (("audit.csv", table, robustness.has_audit(rd)), ("paired_stability.csv", paired, len(paired)))
+    tables = (("audit.csv", table, robustness.has_audit(rd)), ("paired_stability.csv", paired, len(paired)),
+              ("temporal_steps.csv", steps, len(steps)), ("temporal_tracking.csv", tracking, len(tracking)))
     for name, frame, keep in tables:
         if keep:
             write_atomic(out_dir / name, frame.to_csv(index=False, float_format="%.6g"))
@@ -156,6 +160,10 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     for d in sorted(rd.results["dataset"].unique()):
         log(f"report: figures of {d}")
         sections += dataset_sections(rd, d, figdir, ex, table, paired)
+    if len(steps) or len(tracking):  # per-step results: summarized over the steps, and tracking
+        body = f"<p class='note'>{esc(temporal.NOTE)}</p>" + "".join(
+            frame_html(f) for f in (temporal.display(steps), tracking.drop(columns="dataset")) if len(f))
+        sections.insert(0, ("Over time", body, []))
     power_head = power.headline(power_frame)
     if len(power_head):  # the headline of a leaderboard: how many method pairs it tells apart
         sections.insert(0, ("Discriminative power", f"<p class='note'>{esc(power.NOTE)}</p>"
