@@ -357,12 +357,13 @@ def figures_curves(s: Sizes) -> list[Figure]:
 
     t_ours, t_loop, t_fwd = (warm_time(f, s.repeats) for f in (ours, loop, forwards))
     tag = f"{s.curve_model}, {n} images x {k + 1} points"
-    # No implementation can beat the bare forwards, so the loop's time over theirs is the most any
-    # speed-up over the loop can reach on this machine: recorded as the figure's ceiling (on a
-    # 2-core CPU a batch-1 forward costs about what a batched one does per image, so it is ~1.2x).
+    # The loop's time over the bare forwards' (chunks of 256) says how much batching alone can gain
+    # on this machine: on a 2-core CPU a batch-1 forward costs about what a batched one does per
+    # image (1.1-1.2x), so the >= 5x target is out of reach here by batching; it is not a strict
+    # bound (the curves' own chunking can run faster than the 256-chunks).
     return [Figure(f"deletion + insertion vs per-image loop ({tag})", "stacked curves (bench)",
                    "per-image, per-step loop", "speed-up", ">= 5", t_ours, t_loop,
-                   extra={"ceiling": round(t_loop / t_fwd, 2)}),
+                   extra={"loop_over_forwards": round(t_loop / t_fwd, 2)}),
             Figure(f"deletion + insertion vs bare forwards ({tag})", "stacked curves (bench)",
                    "the same rows' forward passes", "overhead", "<= 1.2", t_ours, t_fwd)]
 
