@@ -55,7 +55,7 @@ class TrainParams:
     # (hybrid training, Rathi et al. 2020; bench.models.twin_init), then train as usual. The name
     # of another registered model card: start from that model's trained weights (trained on its
     # own data), which must have this model's architecture and kind (transfer learning, e.g. the
-    # static shapes SNN to the SNN reading moving frames; bench.models.training.init_source).
+    # static shapes SNN to the SNN reading moving frames; init_source below).
     # Omitted from plain data at its default (bench.config.to_plain), like NeuronParams.order.
     init: str = dataclasses.field(default="scratch", metadata={"omit_default": True})
 
@@ -94,3 +94,18 @@ class ModelCard:
     @property
     def default_layer(self) -> str:
         return self.target_layers[0]
+
+
+#: values of ``TrainParams.init`` that name no other model
+INIT_KINDS = ("scratch", "twin")
+
+
+def init_source(card: ModelCard) -> str | None:
+    """The model whose trained weights ``card`` starts from (``card.train.init`` naming a model
+    card), or None for ``"scratch"`` / ``"twin"``."""
+    return None if card.train.init in INIT_KINDS else card.train.init
+
+
+def needs_twin(card: ModelCard) -> bool:
+    """Whether ``card``'s weights are derived from its trained ANN twin (conversion or twin init)."""
+    return bool(card.twin) and (card.source == "converted" or card.train.init == "twin")

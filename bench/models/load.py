@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from bench.errors import BenchError
-from bench.models.card import ModelCard
+from bench.models.card import ModelCard, init_source, needs_twin
 from bench.models.cache import (cache_key, cache_path, load_checkpoint, read_meta, recorded_card, save_checkpoint,
                                 training_meta)
 from bench.models.zoo import ZOO_DIR, ZOO_SEED, readme, write_zoo_entry, zoo_match, zoo_names, zoo_path
@@ -80,16 +80,9 @@ def with_epochs(card: ModelCard, epochs: int | None) -> ModelCard:
 
 
 def _key(card: ModelCard, data: dict[str, Any], seed: int) -> str:
-    from bench.models.training import init_source
-
     twin = get_card(card.twin) if needs_twin(card) else None
     source = init_source(card)
     return cache_key(card, data, seed, twin, get_card(source) if source else None)
-
-
-def needs_twin(card: ModelCard) -> bool:
-    """Whether ``card``'s weights are derived from its trained ANN twin (conversion or twin init)."""
-    return bool(card.twin) and (card.source == "converted" or card.train.init == "twin")
 
 
 def trained_checkpoint(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any] | None = None,

@@ -24,7 +24,7 @@ from torch import nn
 from bench.config import to_plain
 from bench.data.base import load_batch, normalize
 from bench.errors import BenchError
-from bench.models.card import ModelCard, TrainParams
+from bench.models.card import INIT_KINDS, ModelCard, TrainParams, init_source
 from bench.models.record import record
 from bench.seeding import seed_everything
 
@@ -35,7 +35,7 @@ CHECK_SAMPLES = 500
 
 
 #: Allowed values of the recipe's categorical fields (checked by :func:`with_recipe`).
-_CHOICES = {"optimizer": ("sgd", "adam"), "schedule": ("cosine", "step"), "init": ("scratch", "twin")}
+_CHOICES = {"optimizer": ("sgd", "adam"), "schedule": ("cosine", "step"), "init": INIT_KINDS}
 #: Recipe fields that change a converted SNN (its twin's recipe is the registered card's).
 CONVERSION_FIELDS = frozenset({"n_train", "conversion_percentile"})
 
@@ -74,12 +74,6 @@ def with_recipe(card: ModelCard, overrides: dict[str, Any]) -> ModelCard:
             value = float(value)
         values[key] = value
     return dataclasses.replace(card, train=dataclasses.replace(card.train, **values))
-
-
-def init_source(card: ModelCard) -> str | None:
-    """The model whose trained weights ``card`` starts from (``card.train.init`` naming a model
-    card), or None for ``"scratch"`` / ``"twin"``."""
-    return None if card.train.init in _CHOICES["init"] else card.train.init
 
 
 def _check_init_source(card: ModelCard, name: object) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from bench.config import to_plain
-from bench.models.card import ModelCard
+from bench.models.card import ModelCard, init_source, needs_twin
 from bench.models.cache import read_meta, recorded_card, save_checkpoint, training_meta
 from bench.registry import MODELS
 from bench.store import ContentStore
@@ -31,11 +31,7 @@ ZOO_SEED = 0
 def _depth(card: ModelCard) -> int:
     """How many trained models ``card``'s weights derive from (its ANN twin for a conversion or a
     twin initialisation, the model named by ``train.init``, recursively)."""
-    sources = []
-    if card.twin and (card.source == "converted" or card.train.init == "twin"):
-        sources.append(card.twin)
-    if card.train.init not in ("scratch", "twin"):
-        sources.append(card.train.init)
+    sources = [n for n in (card.twin if needs_twin(card) else None, init_source(card)) if n]
     return max((1 + _depth(MODELS.get(n).obj) for n in sources), default=0)
 
 
