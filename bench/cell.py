@@ -34,6 +34,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bench import rundir
+from bench.memory import peak_rss_gib, rss_gib
 from bench.data.base import Batch, denormalize
 from bench.explain import Explanation, explain_resolved
 from bench.heatcache import HeatmapCache
@@ -445,5 +446,8 @@ def write_cell(ctx: CellContext, rec: CellRecord) -> None:
         rows = rows.assign(run_id=ctx.run_id, dataset=ctx.dataset, split=ctx.split, model=c.model,
                            method=c.method, method_model=c.method_model, layer=c.layer)
     cost = [{**v, "wall_s": round(float(v["wall_s"]), 4)} for v in rec.cost.values()]
-    meta = {**dataclasses.asdict(c), "cost": cost}
+    # the process's memory once the cell is done: a run whose cells keep something alive shows
+    # it as a rising rss_gib (run.json "memory"; the leaderboard's 1000-sample run is the check)
+    memory = {"rss_gib": round(rss_gib(), 3), "peak_rss_gib": round(peak_rss_gib(), 3)}
+    meta = {**dataclasses.asdict(c), "cost": cost, "memory": memory}
     rundir.write_cell(ctx.out, c.model, c.method, rows, meta, rec.examples)

@@ -91,16 +91,17 @@ def run_suite(suite: Suite, out: str | Path | None = None, shard: Shard = Shard(
     else:
         executor.run_cells(plan, data, out_dir, clock, bars)
     # 3. assemble the cells into results.csv + run.json
+    earlier = earlier_timing(out_dir)   # a resumed run: what its earlier goes cost
     with clock.stage("assemble"):
         rundir.assemble([out_dir], out_dir)
-    finalize_timing(out_dir, clock.times, time.perf_counter() - t_start)  # the report shows it
+    finalize_timing(out_dir, clock.times, time.perf_counter() - t_start, earlier)  # the report shows it
     # 4. report
     if report and shard.count == 1:
         from bench.report import build_report
 
         with clock.stage("report"):
             build_report(out_dir)
-    finalize_timing(out_dir, clock.times, time.perf_counter() - t_start)
+    finalize_timing(out_dir, clock.times, time.perf_counter() - t_start, earlier)
     if progress:
         from bench.report.summary import summary
 
@@ -175,10 +176,34 @@ def default_out(plan: Plan, shard: Shard) -> Path:
     return Path(base if shard.count == 1 else f"{base}-shard{shard.index}of{shard.count}")
 
 
-def finalize_timing(out_dir: Path, times: dict[str, float], wall: float) -> None:
-    """Add this invocation's wall time and per-stage times to run.json."""
+def earlier_timing(out_dir: Path) -> list[dict]:
+    """The invocations an earlier (resumed) run of ``out_dir`` recorded, oldest first ([] if none)."""
+    try:
+        t = rundir.read_json(out_dir / "run.json").get("timing") or {}
+    except (OSError, ValueError, BenchError):
+        return []
+    if "invocations" in t:
+        return list(t["invocations"])
+    return [{"wall_s": t["wall_s"], "stages_s": t.get("stages_s", {})}] if "wall_s" in t else []
+
+
+def finalize_timing(out_dir: Path, times: dict[str, float], wall: float, earlier: list[dict] = ()) -> None:
+    """Record the run's wall time and per-stage times in run.json: this invocation's, plus those
+    of the ``earlier`` invocations that a resumed run continues (their sum, and each in
+    ``invocations``), so a run finished in several goes reports what it cost in total, not the
+    seconds its last go took to find every cell done."""
+    now = {"wall_s": round(wall, 3), "stages_s": {k: round(v, 3) for k, v in times.items()}}
     run = rundir.read_json(out_dir / "run.json")
-    run["timing"] = {"wall_s": round(wall, 3), "stages_s": {k: round(v, 3) for k, v in times.items()}}
+    if not earlier:
+        run["timing"] = now
+    else:
+        invs = [*earlier, now]
+        stages: dict[str, float] = {}
+        for inv in invs:
+            for k, v in inv.get("stages_s", {}).items():
+                stages[k] = round(stages.get(k, 0.0) + v, 3)
+        run["timing"] = {"wall_s": round(sum(i["wall_s"] for i in invs), 3), "stages_s": stages,
+                         "invocations": invs}
     write_atomic(out_dir / "run.json", rundir.dump_json(run))
 
 

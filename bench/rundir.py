@@ -326,6 +326,8 @@ def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False, compress:
     run["models_used"] = models
     run["checkpoints"] = dict(sorted(ckpts.items()))
     run["cost"] = [c for cell in cells for c in cell["cost"]]
+    run["memory"] = [{"model": c["model"], "method": c["method"], "shard": (c.get("shard") or {}).get("index", 1),
+                      **c["memory"]} for c in cells if "memory" in c]  # older cells have none
     run["skipped"] = manifest["skipped_cells"] + manifest["skipped_metrics"]
     run["n_rows"] = int(len(rows))
     if merge:  # keep the wall times the runs measured (per shard when there are several)

@@ -98,3 +98,35 @@ def test_recorded_spikes_are_in_the_graph():
     with record(m, "conv3", grad=True) as rec:
         m(_x(), sample_id=torch.tensor([5, 6]))[:, 0].sum().backward()
     assert rec.grad["conv3"].abs().sum() > 0
+
+
+def _graph_tensors() -> int:
+    """Live tensors that carry an autograd graph (what a leaked recording keeps alive)."""
+    import gc
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor) and o.grad_fn is not None)
+
+
+@pytest.mark.parametrize("name", ["vgg5_snn_t8", "vgg5_snn_t8_poisson"])
+def test_a_grad_recording_is_freed_with_its_graph(name):
+    """The gradient hook holds the Recording weakly: once the caller drops it, the Recording and
+    the batch's autograd graph are collected. A strong hook closes a cycle through the C++ graph
+    that gc cannot break, and every explained batch stayed in memory (issue 15)."""
+    import gc
+    import weakref
+
+    m = _model(name)
+
+    def explain_once() -> "weakref.ref":
+        with record(m, ["conv3"], grad=True) as rec:
+            m(_x(), sample_id=torch.tensor([5, 6]))[:, 0].sum().backward()
+        assert rec.grad["conv3"].abs().sum() > 0   # the hook still delivers the gradient
+        return weakref.ref(rec)
+
+    explain_once()
+    before = _graph_tensors()
+    refs = [explain_once() for _ in range(3)]
+    gc.collect()
+    assert all(r() is None for r in refs)
+    assert _graph_tensors() == before

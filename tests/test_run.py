@@ -71,6 +71,11 @@ def test_run_json_records_provenance(full, suite):
     assert ("sam", "", "explain") in stages and ("sam", "deletion", "score") in stages
     assert all(c["forwards"] >= 0 and c["wall_s"] >= 0 for c in run["cost"])
     assert run["timing"]["wall_s"] > 0 and "explain" in run["timing"]["stages_s"]
+    # one memory record per cell, in the cells' order: resident memory after it and the peak so far
+    mem = run["memory"]
+    assert [(m["model"], m["method"]) for m in mem] == [(c["model"], c["method"]) for c in run["cells"]]
+    assert all(0 < m["rss_gib"] <= m["peak_rss_gib"] + 1e-3 for m in mem)
+    assert [m["peak_rss_gib"] for m in mem] == sorted(m["peak_rss_gib"] for m in mem)  # a running maximum
 
 
 def test_report_written(full):
@@ -110,6 +115,14 @@ def test_resume_after_interruption(full, suite, tmp_path, monkeypatch):
     run_suite(suite, out=out, progress=False, report=False)
     assert len(seen) == 3 and not set(done) & set(seen)             # finished cells are skipped
     assert (out / "results.csv").read_bytes() == (full / "results.csv").read_bytes()
+    # a finished run invoked again: its timing adds the new go to the first instead of replacing it
+    first = json.loads((out / "run.json").read_text())["timing"]
+    assert "invocations" not in first   # the interrupted go assembled nothing, so recorded none
+    run_suite(suite, out=out, progress=False, report=False)
+    t = json.loads((out / "run.json").read_text())["timing"]
+    assert len(t["invocations"]) == 2 and t["invocations"][0] == first
+    assert t["wall_s"] == pytest.approx(first["wall_s"] + t["invocations"][1]["wall_s"], abs=2e-3)
+    assert t["stages_s"]["assemble"] == pytest.approx(sum(i["stages_s"]["assemble"] for i in t["invocations"]), abs=2e-3)
 
 
 @pytest.mark.slow

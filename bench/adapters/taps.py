@@ -22,7 +22,7 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
-from bench.models.record import Recording
+from bench.models.record import Recording, grad_sink
 
 #: "step": called T times per forward with [B, ...]; "multi": once with [T, B, ...];
 #: "folded": once with [T*B, ...]
@@ -73,7 +73,7 @@ class Tap:
         seq = s.view(self.T, -1, *s.shape[1:]) if self.mode == "folded" else s  # -> [T, B, ...]
         if self.grad and torch.is_grad_enabled():
             self.leaf = seq.detach().clone().requires_grad_()
-            self.leaf.register_hook(lambda g: self.rec.grad.__setitem__(self.name, g))
+            self.leaf.register_hook(grad_sink(self.rec, self.name))
             seq = self.leaf + (seq - seq.detach())
         self.rec.spikes[self.name] = self.leaf if self.leaf is not None else seq
         if self.mems:
@@ -90,7 +90,7 @@ class Tap:
         if self.grad and torch.is_grad_enabled():
             if t == 0:
                 self.leaf = torch.zeros((self.T, *s.shape), dtype=s.dtype, device=s.device, requires_grad=True)
-                self.leaf.register_hook(lambda g: self.rec.grad.__setitem__(self.name, g))
+                self.leaf.register_hook(grad_sink(self.rec, self.name))
             assert self.leaf is not None
             with torch.no_grad():
                 self.leaf[t] = s.detach()  # the leaf's values only: nothing saved for backward reads it
