@@ -3,6 +3,7 @@ built from results tables whose answers are known."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -149,6 +150,71 @@ def test_page_models_known_verdict(tmp_path):
         write_results(pd.concat(parts, ignore_index=True), tmp_path / name / "results.csv")
     page = kim2021.page_training(tmp_path)
     assert page.verdict == NOT_SUPPORTED
+
+
+def test_card_facts_only_for_the_checkpoint_the_run_used(tmp_path):
+    """Pages 2-3 show a zoo card's accuracy and spike rates only when the card's sha256 is the
+    checkpoint the run recorded; an older run against a retrained zoo gets an empty column."""
+    card = kim2021._zoo(kim2021.SNN)
+    assert card["sha256"]
+    (tmp_path / "layers").mkdir()
+    run_json = tmp_path / "layers" / "run.json"
+    run_json.write_text(json.dumps({"checkpoints": {kim2021.SNN: {"sha256": card["sha256"]}}}))
+    got, why = kim2021._card_of_run(tmp_path, ("layers", "training"), kim2021.SNN)
+    assert got["test_accuracy"] == card["test_accuracy"] and why == ""
+    run_json.write_text(json.dumps({"checkpoints": {kim2021.SNN: {"sha256": "0" * 64}}}))
+    got, why = kim2021._card_of_run(tmp_path, ("layers", "training"), kim2021.SNN)
+    assert got == {} and "000000000000" in why and card["sha256"][:12] in why
+    got, why = kim2021._card_of_run(tmp_path, ("layers", "training"), kim2021.CONV)
+    assert got == {} and "no checkpoint" in why
+
+
+def test_page_knobs_t_section_pairs_each_t_with_t8(tmp_path):
+    """T = 4 localizes better than T = 8 by 0.3 at conv1 (pointing game and AUROC), T = 16 ties."""
+    rng = np.random.default_rng(2)
+    parts = []
+    for L in ("conv1", "conv3"):
+        for g in (0.5, 2.0):
+            name = f"sam@layer={L},gamma={g},variant=inclusive"
+            for k in ("pointing_game", "mask_auroc"):
+                base = rng.uniform(0.2, 0.5, 30)
+                gap = 0.3 if (L == "conv1" and g == 0.5) else 0.0
+                parts += [_rows(kim2021.SNN, name, k, base), _rows("vgg5_snn_t4", name, k, base + gap),
+                          _rows("vgg5_snn_t16", name, k, base)]
+    (tmp_path / "knobs").mkdir()
+    write_results(pd.concat(parts, ignore_index=True), tmp_path / "knobs" / "results.csv")
+    page = kim2021.page_knobs(tmp_path)
+    text = "\n".join(page.lines)
+    assert "| vgg5_snn_t4 | 4 |" in text and "| vgg5_snn_t16 | 16 |" in text
+    rows = {l.split(" | ")[0].lstrip("| "): l for l in text.splitlines() if ", T=" in l}
+    assert len(rows) == 8  # 2 other T x 2 layers x 2 metrics
+    assert rows["conv1, pointing_game, T=4 vs 8"].rstrip(" |").endswith(FOR)
+    assert not rows["conv3, mask_auroc, T=16 vs 8"].rstrip(" |").endswith(FOR)
+
+
+def test_page_texture_names_the_failing_condition_and_the_layout_effect(tmp_path):
+    """SAM lights up the background (AUROC 0.35) only at conv3 on the centred layout; the spike
+    count follows it 0.02 lower everywhere, so SAM's kernel adds 0.02 and r is high."""
+    rng = np.random.default_rng(3)
+    for lay in kim2021.LAYOUTS:
+        for t in kim2021.TEXTURES:
+            parts = []
+            for m in (kim2021.SNN, kim2021.POISSON, kim2021.CONV):
+                for L in kim2021.LAYERS:
+                    mu = 0.35 if (lay == "centred" and L == "conv3") else 0.85 - 0.05 * kim2021.LAYERS.index(L)
+                    sam = np.clip(mu + rng.normal(0, 0.01, 20), 0, 1)
+                    parts += [_rows(m, f"sam@layer={L},gamma=0.5", "mask_auroc", sam),
+                              _rows(m, f"sam@layer={L},gamma=50.0", "mask_auroc", sam - 0.02)]
+            d = tmp_path / "texture" / kim2021._texture_tag(lay, t)
+            d.mkdir(parents=True)
+            write_results(pd.concat(parts, ignore_index=True), d / "results.csv")
+    page = kim2021.page_texture(tmp_path)
+    text = "\n".join(page.lines)
+    assert "### Layout `headroom`" in text and "### Layout `centred`" in text
+    fails = text.split("below 0.6 (near chance or the background) in: ")[1].split(".")[0]
+    assert sorted(fails.split(", ")) == sorted(f"{m} conv3 on centred" for m in (kim2021.SNN, kim2021.POISSON, kim2021.CONV))
+    assert "adds to the plain count by 0.020" in text
+    assert f"{kim2021.SNN} conv3: headroom 0.75 vs centred 0.35" in text
 
 
 def test_missing_results_make_a_missing_page(tmp_path):

@@ -19,8 +19,8 @@ SUBSET = 500  # test samples re-evaluated (the sidecar records the accuracy on t
 
 def test_zoo_is_complete_and_documented():
     # training order: every model after the ones its weights start from (the twin, train.init)
-    assert zoo_names() == ["vgg5_ann", "vgg5_ann_frames", "vgg5_snn_t8", "vgg5_snn_t8_conv", "vgg5_snn_t8_if",
-                           "vgg5_snn_t8_poisson", "vgg5_snn_t8_frames"]
+    assert zoo_names() == ["vgg5_ann", "vgg5_ann_frames", "vgg5_snn_t16", "vgg5_snn_t4", "vgg5_snn_t8",
+                           "vgg5_snn_t8_conv", "vgg5_snn_t8_if", "vgg5_snn_t8_poisson", "vgg5_snn_t8_frames"]
     assert (ZOO_DIR / "README.md").read_text() == readme()  # README written from the sidecars
     kinds = {get_card(n).encoding for n in zoo_names()}
     assert kinds == {"analog", "direct", "poisson_signed", "frames"}

@@ -75,6 +75,11 @@ CARDS = (
     ModelCard(name="vgg5_snn_t8_if", kind="snn", T=8, encoding="direct", neuron=IF, bn="bntt",
               train=TWIN_RECIPE, twin="vgg5_ann", summary="VGG5 IF SNN (leak 1.0), direct coding, BNTT",
               **SHAPES),
+    # T = 4 and T = 16 twins of vgg5_snn_t8 (the same recipe, only T differs): SAM's T knob
+    # (Kim & Panda 2021 use T = 30; `snnxai repro kim2021`, page 6).
+    *(ModelCard(name=f"vgg5_snn_t{t}", kind="snn", T=t, encoding="direct", neuron=LIF, bn="bntt",
+                train=TWIN_RECIPE, twin="vgg5_ann", summary=f"VGG5 LIF SNN, direct coding, BNTT, T={t}",
+                **SHAPES) for t in (4, 16)),
     ModelCard(name="vgg5_snn_t8_conv", kind="snn", T=8, encoding="direct",
               neuron=dataclasses.replace(IF, init_mem=0.5),
               bn="none", source="converted", twin="vgg5_ann", train=CONVERSION_RECIPE,
