@@ -600,11 +600,42 @@ def predict_cost(cells: list[tuple[str, str]], metrics: dict[str, list[str]], n_
     return rows, total, unknown
 
 
-def print_dry_run(suite: "Suite", only: "CellFilter", perf_json: str = "reports/perf/perf.json") -> None:
-    """The plan of ``suite`` (cells, skipped cells, samples) and its predicted cost."""
+def measured_costs(suite_name: str, device: str, perf_json: str = "reports/perf/perf.json",
+                   results: str = "results") -> tuple[dict[str, float], list[str]]:
+    """Seconds per sample of each ``model|method|metric`` measured so far on this machine kind,
+    and where they come from (newest source wins per key): ``perf.json``'s suite run, then the
+    committed runs under ``results`` (recursively) on the same ``device`` -- a run of the suite
+    itself last, so its own cells predict themselves."""
     import json
     from pathlib import Path
 
+    per: dict[str, float] = {}
+    used: list[str] = []
+    p = Path(perf_json)
+    if p.is_file():
+        got = (json.loads(p.read_text()).get("suite_run") or {}).get("per_sample_s", {})
+        if got:
+            per.update(got)
+            used.append(perf_json)
+    runs = []
+    for rj in sorted(Path(results).glob("**/run.json")):
+        try:
+            run = json.loads(rj.read_text())
+        except (OSError, ValueError):
+            continue  # a damaged file predicts nothing; the runs themselves check their files
+        if (run.get("device") or {}).get("device", "cpu") != device or not run.get("cost"):
+            continue
+        runs.append((run.get("suite") == suite_name, str(rj.parent)))
+    for _, d in sorted(runs):  # the suite's own runs last: they overwrite the rest
+        per.update(run_cost(d)["per_sample_s"])
+        used.append(d)
+    return per, used
+
+
+def print_dry_run(suite: "Suite", only: "CellFilter", perf_json: str = "reports/perf/perf.json",
+                  results: str = "results") -> None:
+    """The plan of ``suite`` (cells, skipped cells, samples) and its predicted cost from the
+    costs measured so far (:func:`measured_costs`)."""
     from bench.plan import make_plan
 
     plan = make_plan(only.include(suite) if only else suite, only)
@@ -614,16 +645,15 @@ def print_dry_run(suite: "Suite", only: "CellFilter", perf_json: str = "reports/
         if c.method:
             metrics[c.method] = [m.name for m in plan.explanation_metrics]
     print(f"run {plan.run_id}: {len(plan.cells)} cells, {n} samples, {len(plan.skipped_cells)} cells skipped")
-    p = Path(perf_json)
-    per_sample = {}
-    if p.is_file():
-        run = json.loads(p.read_text()).get("suite_run") or {}
-        per_sample = run.get("per_sample_s", {})
+    per_sample, used = measured_costs(suite.run.name, suite.run.device, perf_json, results)
     rows, total, unknown = predict_cost([(c.model, c.method) for c in plan.cells], metrics, n, per_sample)
     for model, method, metric, secs in rows:
         shown = "?" if secs is None else f"{secs:9.1f} s"
         print(f"  {model:<22} {method or '(model scope)':<22} {metric:<26} {shown}")
-    note = f" ({unknown} rows not measured in {perf_json})" if unknown else ""
+    note = f" ({unknown} rows not measured)" if unknown else ""
     if not per_sample:
-        note = f" (no measured costs: {perf_json} has no suite run; `snnxai perf --out reports/perf --suite smoke`)"
-    print(f"predicted cost: {total:.0f} s on the perf report's machine, one process{note}")
+        note = (f" (no measured costs: {perf_json} has no suite run and {results}/ no run on {suite.run.device}; "
+                "`snnxai perf --out reports/perf --suite smoke`)")
+    print(f"predicted cost: {total:.0f} s on the machine that measured it, one process{note}")
+    if used:
+        print("measured costs from: " + ", ".join(used))

@@ -155,3 +155,31 @@ def test_dry_run_prints_the_plan_and_its_predicted_cost(tmp_path, monkeypatch, c
     assert out.startswith("run smoke-") and " cells, 8 samples" in out.splitlines()[0]
     assert "predicted cost: 6 s" in out          # (0.5 + 0.25) s per sample x 8 samples
     assert not (tmp_path / "runs").exists()
+
+
+def test_measured_costs_prefer_the_suites_own_run_and_skip_other_devices(tmp_path):
+    """Costs per sample come from perf.json, then the committed runs on the same device; a run
+    of the suite itself overrides the rest, a CUDA run never predicts a CPU plan."""
+    import json
+
+    from bench.perf import measured_costs
+
+    perf = tmp_path / "perf.json"
+    perf.write_text(json.dumps({"suite_run": {"per_sample_s": {"m|sam|(explain)": 1.0, "m|sam|deletion": 2.0}}}))
+
+    def run(name: str, suite: str, device: str, wall: float) -> None:
+        d = tmp_path / "results" / name
+        d.mkdir(parents=True)
+        cost = [{"model": "m", "method": "sam", "metric": "", "stage": "explain", "n_samples": 10, "wall_s": wall}]
+        d.joinpath("run.json").write_text(json.dumps({"suite": suite, "device": {"device": device}, "cost": cost}))
+
+    run("a_own", "lb", "cpu", 30.0)      # 3 s per sample: the suite's own run
+    run("b_other", "smoke", "cpu", 50.0)  # 5 s per sample: another suite, read before the own run
+    run("c_gpu", "lb", "cuda", 0.1)       # another device: ignored
+    per, used = measured_costs("lb", "cpu", str(perf), str(tmp_path / "results"))
+    assert per == {"m|sam|(explain)": 3.0, "m|sam|deletion": 2.0}
+    assert used == [str(perf), str(tmp_path / "results" / "b_other"), str(tmp_path / "results" / "a_own")]
+    per, _ = measured_costs("smoke", "cpu", str(perf), str(tmp_path / "results"))
+    assert per["m|sam|(explain)"] == 5.0
+    per, used = measured_costs("lb", "cuda", str(tmp_path / "none.json"), str(tmp_path / "results"))
+    assert per == {"m|sam|(explain)": 0.01} and used == [str(tmp_path / "results" / "c_gpu")]

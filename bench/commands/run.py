@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", metavar="auto|HOST:PORT",
                    help="the Ray cluster to join with --executor ray (default: start a local Ray instance)")
     p.add_argument("--dry-run", action="store_true",
-                   help="print the plan (cells) and its predicted cost from reports/perf/perf.json; run nothing")
+                   help="print the plan (cells) and its predicted cost from the costs measured so far "
+                        "(reports/perf/perf.json and the committed runs under results/); run nothing")
 
 
 def overrides(args: argparse.Namespace) -> list[str]:
