@@ -57,6 +57,26 @@ def spike_activation_map(spikes: torch.Tensor, gamma: float = 0.5,
     if variant not in ("exclusive", "inclusive", "official"):
         raise ValueError(f"unknown SAM variant {variant!r}")
     s = spikes.detach().to(torch.float32 if not spikes.is_floating_point() else spikes.dtype)
+    # Samples are independent: on the CPU the recursion runs on blocks of samples whose per-step
+    # state fits in the cache (the loop is memory-bound: at a batch of 48 on VGG11's conv4, blocks
+    # of 16 took 30 ms against 63 ms for the whole batch at once on the 2-core machine). Per element the operations are the same,
+    # so the maps are bit-identical to one pass over the batch.
+    block = max(1, BLOCK_BYTES // max(1, math.prod(s.shape[2:]) * s.element_size()))
+    if s.shape[1] <= block or s.device.type != "cpu":  # a GPU has no such cache to fit; blocks only add launches
+        return _sam_block(s, gamma, variant)
+    maps = s.new_empty((s.shape[0], s.shape[1], *s.shape[3:]))
+    for i in range(0, s.shape[1], block):
+        maps[:, i:i + block] = _sam_block(s[:, i:i + block], gamma, variant)
+    return maps
+
+
+#: Bytes of one step's per-block state ``[b, C, H, W]`` (:func:`spike_activation_map`): 4 MiB
+#: (16 samples of VGG11's conv4 at 64x64) keeps the three per-step buffers near the cache.
+BLOCK_BYTES = 4 * 2**20
+
+
+def _sam_block(s: torch.Tensor, gamma: float, variant: str) -> torch.Tensor:
+    """:func:`spike_activation_map` of float spikes ``[T, b, C, H, W]`` in one pass."""
     decay = math.exp(-gamma)
     # In place into preallocated buffers: the same float operations in the same order as the
     # textbook form ``ncs = decay * ncs + s[t]; maps[t] = (score * s[t]).sum(1)`` (bit-identical

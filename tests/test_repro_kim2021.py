@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -233,12 +234,20 @@ def test_repro_cli_rejects_bad_limit(capsys):
 
 @pytest.mark.slow
 def test_repro_smallest_runs_end_to_end(tmp_path, monkeypatch):
-    """The knobs and attacks analyses at 2 samples through the real runner and zoo, then their pages."""
+    """Every analysis at 2 samples through the real runner and the shipped zoo, then all seven
+    pages (page 4's main table reads the committed robustness report)."""
     monkeypatch.setenv("SNNXAI_CACHE", str(tmp_path / "cache"))
-    kim2021.run_all(tmp_path / "res", "cpu", limit=2, only=("knobs", "attacks"))
-    page = kim2021.page_knobs(tmp_path / "res")
-    assert not page.missing and "exclusive" in "\n".join(page.lines)
-    fgsm = "\n".join(kim2021._fgsm_section(tmp_path / "res"))
+    res = tmp_path / "res"
+    dirs = kim2021.run_all(res, "cpu", limit=2)
+    assert len(dirs) == len(kim2021.runs("cpu")) == 13 and all((d / "results.csv").is_file() for d in dirs)
+    root = Path(kim2021.__file__).resolve().parents[2]
+    pages = kim2021.build_pages(res, tmp_path / "rep", root / "results" / "robustness", root / "reports" / "robustness")
+    assert [p.missing for p in pages] == [""] * 7
+    assert all((tmp_path / "rep" / f"{p.slug}.md").is_file() for p in pages)
+    knobs = "\n".join(pages[5].lines)
+    assert "exclusive" in knobs and "| vgg5_snn_t16 | 16 |" in knobs
+    assert "### Layout `centred`" in "\n".join(pages[6].lines)
+    fgsm = "\n".join(kim2021._fgsm_section(res))
     assert "| vgg5_snn_t8_poisson, eps 8/255 | FGSM | PGD-10 | 2 |" in fgsm
 
 
