@@ -307,8 +307,9 @@ def figures_sam(s: Sizes) -> list[Figure]:
     # the equality check does, and an untrained layer may be silent: Bernoulli(0.2) spikes of its
     # shape, at the runner's batch size (both sides scale with it; the recursion's cache blocking,
     # methods/sam.py, is what a batch larger than a block gains)
-    shape = (rec.spikes[layer].shape[0], s.sam_spike_batch, *rec.spikes[layer].shape[2:])
-    spikes = (torch.rand(shape, generator=torch.Generator().manual_seed(2)) < 0.2).float()
+    recorded = rec.spikes[layer].shape
+    spikes = (torch.rand((recorded[0], s.sam_spike_batch, *recorded[2:]),
+                         generator=torch.Generator().manual_seed(2)) < 0.2).float()
     if not torch.allclose(spike_activation_map(spikes), sam_reference_per_image(spikes), rtol=1e-4, atol=1e-4):
         raise AssertionError("SAM recursion and the per-image quadratic reference disagree")
     shape = "x".join(str(d) for d in spikes.shape)

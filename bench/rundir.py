@@ -262,14 +262,18 @@ def merge_manifests(manifests: list[dict]) -> dict:
     return merged
 
 
+def cell_ref(cell: Mapping[str, Any]) -> dict[str, Any]:
+    """A collected cell record's identity in run.json's per-cell lists: model, method, shard index."""
+    return {"model": cell["model"], "method": cell["method"], "shard": (cell.get("shard") or {}).get("index", 1)}
+
+
 def integrity_record(name: str, results: Mapping[str, int | str], cells: list[dict],
                      examples: Mapping[str, str]) -> dict[str, Any]:
     """run.json's ``integrity``: the results file (name, rows, sha256 of its CSV text), each
     cell's rows and sha256 (with its shard index), and each example file's arrays digest."""
     return {"format": INTEGRITY_FORMAT,
             "results": {"file": name, **results},
-            "cells": [{"model": c["model"], "method": c["method"], "shard": (c.get("shard") or {}).get("index", 1),
-                       "rows": c["integrity"]["rows"], "sha256": c["integrity"]["sha256"]}
+            "cells": [{**cell_ref(c), "rows": c["integrity"]["rows"], "sha256": c["integrity"]["sha256"]}
                       for c in cells if isinstance(c.get("integrity"), dict)],
             "examples": dict(sorted(examples.items()))}
 
@@ -326,8 +330,7 @@ def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False, compress:
     run["models_used"] = models
     run["checkpoints"] = dict(sorted(ckpts.items()))
     run["cost"] = [c for cell in cells for c in cell["cost"]]
-    run["memory"] = [{"model": c["model"], "method": c["method"], "shard": (c.get("shard") or {}).get("index", 1),
-                      **c["memory"]} for c in cells if "memory" in c]  # older cells have none
+    run["memory"] = [{**cell_ref(c), **c["memory"]} for c in cells if "memory" in c]  # older cells have none
     run["skipped"] = manifest["skipped_cells"] + manifest["skipped_metrics"]
     run["n_rows"] = int(len(rows))
     if merge:  # keep the wall times the runs measured (per shard when there are several)

@@ -59,10 +59,11 @@ def spike_activation_map(spikes: torch.Tensor, gamma: float = 0.5,
     s = spikes.detach().to(torch.float32 if not spikes.is_floating_point() else spikes.dtype)
     # Samples are independent: on the CPU the recursion runs on blocks of samples whose per-step
     # state fits in the cache (the loop is memory-bound: at a batch of 48 on VGG11's conv4, blocks
-    # of 16 took 30 ms against 63 ms for the whole batch at once on the 2-core machine). Per element the operations are the same,
-    # so the maps are bit-identical to one pass over the batch.
+    # of 16 took 30 ms against 63 ms for the whole batch at once on the 2-core machine). Per
+    # element the operations are the same, so the maps are bit-identical to one pass over the batch.
+    # A GPU has no such cache to fit: blocks would only add kernel launches.
     block = max(1, BLOCK_BYTES // max(1, math.prod(s.shape[2:]) * s.element_size()))
-    if s.shape[1] <= block or s.device.type != "cpu":  # a GPU has no such cache to fit; blocks only add launches
+    if s.shape[1] <= block or s.device.type != "cpu":
         return _sam_block(s, gamma, variant)
     maps = s.new_empty((s.shape[0], s.shape[1], *s.shape[3:]))
     for i in range(0, s.shape[1], block):

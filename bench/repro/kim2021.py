@@ -19,6 +19,7 @@ import pandas as pd
 from bench.errors import BenchError
 from bench.repro import measure as M
 from bench.repro.page import Page, comparison_table, fmt, verdict_block, write_index, write_page
+from bench.variants import parse_variant
 
 SUITES = Path(__file__).resolve().parent.parent / "suites" / "kim2021"
 ZOO = Path(__file__).resolve().parent.parent / "zoo"
@@ -404,7 +405,7 @@ def _data_note(run: dict, other: Path) -> list[str]:
         return []
     return [f"- its data are not those of the other pages: dataset fingerprint {fp} vs {now} for the FGSM run "
             "below; "
-            "re-running `snnxai run robustness --device cuda` (minutes on a GPU, hours on the 2-core CPU) "
+            "re-running `snnxai run robustness` (minutes on a GPU, about 20 min on the 2-core CPU) "
             "and its report brings it to today's data"]
 
 
@@ -538,8 +539,6 @@ def page_knobs(results: Path) -> Page:
           "and the time reduction (mean over steps vs the last step).", "")
     p.add(*_setting("knobs", [m for m in T_MODELS if (df["model"] == m).any()] or [SNN], df,
                     "the gamma / variant grid on the T = 8 model"))
-    from bench.variants import parse_variant
-
     meths = sorted(df["method"].unique())
     rows = []
     for m in meths:
@@ -557,7 +556,7 @@ def page_knobs(results: Path) -> Page:
         pg = [r[3].mean for r in rows if r[0] == L]
         if pg:
             p.add("", f"At {L} the pointing game spans {min(pg):.3f} .. {max(pg):.3f} over the grid.")
-    p.add("", *_t_section(df, meths, parse_variant), "## Conditions", "", _knob_spans(rows), "")
+    p.add("", *_t_section(df, meths), "## Conditions", "", _knob_spans(rows), "")
     return p
 
 
@@ -585,9 +584,11 @@ def _knob_spans(rows: list[tuple]) -> str:
 T_MODELS = ("vgg5_snn_t4", SNN, "vgg5_snn_t16")
 
 
-def _t_section(df: pd.DataFrame, meths: list[str], parse_variant) -> list[str]:
+def _t_section(df: pd.DataFrame, meths: list[str]) -> list[str]:
     """Page 6's T rows: the same network and recipe at T = 4, 8, 16, SAM at its defaults
     (inclusive, gamma 0.5) per layer; paired tests of T = 4 and T = 16 against T = 8."""
+    from bench.models import get_card
+
     have = [m for m in T_MODELS if (df["model"] == m).any()]
     if len(have) < 2:
         return ["## T", "", "Only T = 8 was run here (the zoo's `vgg5_snn_t4` / `vgg5_snn_t16` were not in "
@@ -601,11 +602,10 @@ def _t_section(df: pd.DataFrame, meths: list[str], parse_variant) -> list[str]:
            "| model | T | accuracy | " + " | ".join(f"{L} pointing game | {L} mask AUROC" for L in layers) + " |",
            "|---|---:|---|" + "---|---|" * len(layers)]
     for m in have:
-        T = int(m.split("_t")[1].split("_")[0])
         cells = [M.mean_ci(M.values(df, k, name[L], m), f"kT|{k}|{m}|{L}").text()
                  for L in layers for k in ("pointing_game", "mask_auroc")]
-        out.append(f"| {m} | {T} | {M.accuracy(df, m).text()} | " + " | ".join(cells) + " |")
-    comps = M.decide([M.compare(f"{L}, {k}, T={m.split('_t')[1]} vs 8", k, M.values(df, k, name[L], m),
+        out.append(f"| {m} | {get_card(m).T} | {M.accuracy(df, m).text()} | " + " | ".join(cells) + " |")
+    comps = M.decide([M.compare(f"{L}, {k}, T={get_card(m).T} vs {get_card(SNN).T}", k, M.values(df, k, name[L], m),
                                 M.values(df, k, name[L], SNN), m, SNN, +1)
                       for m in have if m != SNN for L in layers for k in ("pointing_game", "mask_auroc")])
     out += ["", "Paired against T = 8 (same samples; a positive difference: the other T localizes better):", "",
