@@ -1,137 +1,105 @@
-"""Localization scores, functional core: pure functions on ``[B, H, W]`` tensors returning ``[B]``.
+"""Registered localization metrics: thin ``(ScoreInput, params) -> Scores`` wrappers around the
+functional core in :mod:`metrics.localization` (which documents the per-sample, empty-mask and
+constant-map policy). All are scalar, per sample, and scored per time step for temporal maps.
 
-The registered metrics (same names, ``(ScoreInput, params) -> Scores``) live in
-:mod:`metrics.localization_metrics`; this module registers nothing, so the public functions keep
-their plain names (``metrics.localization.pointing_game(maps, masks, tol)``).
-
-Shared policy, avoiding the traps of Quantus 0.6.0's localization metrics (Hedstroem et al.,
-"Quantus", JMLR 24(34), 2023), tested in ``tests/test_quantus_traps.py``:
-- every score is computed per sample; nothing is normalized across the batch;
-- an empty mask gives NaN (undefined; the aggregator excludes and counts it), never a hit;
-- a constant map (max == min, which includes the all-zero map of a silent SNN layer) carries no
-  localization: the hit/overlap scores (pointing game, relevance rank accuracy, top-k IoU) give
-  it 0, the energy score gives an all-zero map 0 (no mass inside) and a constant non-zero map its
-  formula value (the mask's area fraction, i.e. chance), and the ROC-AUC gives it 0.5 (all ties).
+``region = "box"`` scores against the sample's bounding box, rasterized with
+:func:`bench.data.base.box_to_mask` (x = column), instead of its mask.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
+from typing import Literal
 
-import numpy as np
-import torch
-from sklearn.metrics import roc_auc_score
+from bench.registry import METRICS
+from metrics import localization as L
+from metrics._maps import target_region
+from metrics.base import ScoreInput, Scores
 
-from bench.errors import BenchError
-from metrics._maps import check_maps, descending_rank, flat, is_constant
-
-NAN = float("nan")
-
-
-def default_tolerance(height: int, ref_tolerance: float = 15.0, ref_size: int = 224) -> int:
-    """The pointing-game tolerance scaled from ``ref_tolerance`` px at ``ref_size`` px
-    (TorchRay: 15 px at 224) to an image of ``height`` px, rounded: 32 px -> 2, 64 px -> 4."""
-    return int(round(ref_tolerance * height / ref_size))
+Region = Literal["mask", "box"]
+_NEEDS = frozenset({"mask"})
 
 
-def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance: float) -> torch.Tensor:
-    """``[B]`` 1.0 hit / 0.0 miss / NaN for an empty mask.
+@dataclasses.dataclass(frozen=True)
+class RegionParams:
+    """region: score against the object "mask" or its "box"."""
 
-    The point is the map's argmax at image resolution, the first index in row-major order on
-    ties. Hit: some mask pixel lies within ``tolerance`` px (Euclidean, inclusive) of it.
-    A constant map is a miss.
-    """
-    check_maps(maps, masks)
-    if tolerance < 0:
-        raise BenchError(f"pointing game tolerance must be >= 0, got {tolerance}")
-    b, h, w = maps.shape
-    f = flat(maps)
-    idx = torch.arange(h * w, device=maps.device).expand(b, -1)
-    # Explicit first-index argmax: the smallest flat index that attains the maximum.
-    first = torch.where(f == f.amax(dim=1, keepdim=True), idx, h * w).amin(dim=1)
-    r, c = (first // w).view(b, 1, 1), (first % w).view(b, 1, 1)
-    rows = torch.arange(h, device=maps.device).view(1, h, 1)
-    cols = torch.arange(w, device=maps.device).view(1, 1, w)
-    near = (rows - r) ** 2 + (cols - c) ** 2 <= tolerance ** 2
-    hit = (near & masks.bool()).flatten(1).any(dim=1) & ~is_constant(maps)
-    return _nan_where_empty(hit.float(), masks)
+    region: Region = "mask"
 
 
-def energy_pointing_game(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """``[B]`` share of the map's mass inside the mask: ``sum(map * mask) / sum(map)``.
+@dataclasses.dataclass(frozen=True)
+class PointingParams:
+    """tolerance: px; None scales ``ref_tolerance`` px at ``ref_size`` px to the image height
+    (TorchRay's 15 px at 224 px: 2 px at 32, 4 px at 64). region: "mask" or "box"."""
 
-    Maps must be non-negative. An all-zero map scores 0; an empty mask gives NaN.
-    """
-    check_maps(maps, masks)
-    if (maps < 0).any():
-        raise BenchError("energy_pointing_game needs non-negative maps")
-    f, m = flat(maps).double(), flat(masks).double()
-    mass = f.sum(dim=1)
-    inside = (f * m).sum(dim=1)
-    out = torch.where(mass > 0, inside / mass.clamp_min(1e-300), torch.zeros_like(mass))
-    return _nan_where_empty(out.float(), masks)
+    tolerance: float | None = None
+    ref_tolerance: float = 15.0
+    ref_size: int = 224
+    region: Region = "mask"
 
-
-def relevance_rank_accuracy(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """``[B]`` fraction of the ``K = |mask|`` highest-ranked pixels that lie in the mask
-    (Arras et al. 2022). Ties in rank order: row-major (stable). Constant map -> 0."""
-    check_maps(maps, masks)
-    m = flat(masks).bool()
-    k = m.sum(dim=1, keepdim=True)
-    top = descending_rank(maps) < k
-    out = (top & m).sum(dim=1).float() / k.squeeze(1).clamp_min(1).float()
-    out = torch.where(is_constant(maps), torch.zeros_like(out), out)
-    return _nan_where_empty(out, masks)
+    def __post_init__(self) -> None:
+        if self.tolerance is not None and self.tolerance < 0:
+            raise ValueError(f"tolerance must be >= 0, got {self.tolerance}")
+        if self.ref_size <= 0 or self.ref_tolerance < 0:
+            raise ValueError("ref_size must be > 0 and ref_tolerance >= 0")
 
 
-def topk_iou(maps: torch.Tensor, masks: torch.Tensor, fraction: float) -> torch.Tensor:
-    """``[B]`` IoU between the top ``round(fraction * H * W)`` pixels (at least 1) and the mask.
-    Constant map -> 0."""
-    check_maps(maps, masks)
-    if not 0.0 < fraction <= 1.0:
-        raise BenchError(f"topk_iou fraction must be in (0, 1], got {fraction}")
-    m = flat(masks).bool()
-    k = max(1, int(round(fraction * m.shape[1])))
-    top = descending_rank(maps) < k
-    out = (top & m).sum(dim=1).float() / (top | m).sum(dim=1).float()
-    out = torch.where(is_constant(maps), torch.zeros_like(out), out)
-    return _nan_where_empty(out, masks)
+@dataclasses.dataclass(frozen=True)
+class TopkParams:
+    """fraction: share of the image's pixels taken as the top-k set. region: "mask" or "box"."""
+
+    fraction: float = 0.1
+    region: Region = "mask"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.fraction <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
 
 
-def mask_auroc(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """``[B]`` ROC-AUC of the map as a score for mask pixels (scikit-learn ``roc_auc_score``).
-    NaN where the mask is empty or covers the whole image (AUC undefined with one class)."""
-    check_maps(maps, masks)
-    f = flat(maps).detach().cpu().double().numpy()
-    m = flat(masks).bool().cpu().numpy()
-    out = []
-    for scores, labels in zip(f, m):
-        n_pos = int(labels.sum())
-        out.append(NAN if n_pos in (0, labels.size) else float(roc_auc_score(labels, scores)))
-    return torch.tensor(out, dtype=torch.float32, device=maps.device)
+def _region(inp: ScoreInput, region: Region):
+    return target_region(inp.maps, inp.batch.mask, inp.batch.box, region)
 
 
-def class_balanced_mean(values: torch.Tensor | np.ndarray, classes: torch.Tensor | np.ndarray
-                        ) -> tuple[float, dict[int, float]]:
-    """TorchRay's aggregation: mean per class, then the mean over classes.
-
-    values: ``[N]`` per-sample scores (NaN excluded); classes: ``[N]`` class ids.
-    Returns ``(mean over classes, {class: class mean})``; a class with only NaN is left out.
-    """
-    v = np.asarray(values, dtype=float).reshape(-1)
-    c = np.asarray(classes).reshape(-1)
-    if v.shape != c.shape:
-        raise BenchError(f"values {v.shape} and classes {c.shape} differ in length")
-    per_class = {}
-    for k in np.unique(c):
-        sel = v[(c == k) & ~np.isnan(v)]
-        if sel.size:
-            per_class[int(k)] = float(sel.mean())
-    overall = float(np.mean(list(per_class.values()))) if per_class else math.nan
-    return overall, per_class
+@METRICS.register(summary="Pointing game: argmax of the map within a tolerance of the object",
+                  category="localization", higher_is_better=True, needs=_NEEDS, output="scalar",
+                  per_timestep=True, scope="explanation", version="1",
+                  reference="Zhang et al. 2018, IJCV (excitation backprop); TorchRay",
+                  params=PointingParams)
+def pointing_game(inp: ScoreInput, params: PointingParams) -> Scores:
+    tol = params.tolerance
+    if tol is None:
+        tol = L.default_tolerance(inp.maps.shape[1], params.ref_tolerance, params.ref_size)
+    return Scores(values=L.pointing_game(inp.maps, _region(inp, params.region), tol))
 
 
-def _nan_where_empty(values: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Empty masks make every localization score undefined (NaN), never a hit."""
-    empty = ~flat(masks).bool().any(dim=1)
-    return torch.where(empty, torch.full_like(values, NAN), values)
+@METRICS.register(summary="Share of the map's mass inside the object (mask or box)",
+                  category="localization", higher_is_better=True, needs=_NEEDS, output="scalar",
+                  per_timestep=True, scope="explanation", version="1",
+                  reference="Wang et al. 2020, Score-CAM (CVPR workshops)", params=RegionParams)
+def energy_pointing_game(inp: ScoreInput, params: RegionParams) -> Scores:
+    return Scores(values=L.energy_pointing_game(inp.maps, _region(inp, params.region)))
+
+
+@METRICS.register(summary="Fraction of the top-|mask| pixels that lie in the mask",
+                  category="localization", higher_is_better=True, needs=_NEEDS, output="scalar",
+                  per_timestep=True, scope="explanation", version="1",
+                  reference="Arras et al. 2022, CLEVR-XAI (Information Fusion)", params=RegionParams)
+def relevance_rank_accuracy(inp: ScoreInput, params: RegionParams) -> Scores:
+    return Scores(values=L.relevance_rank_accuracy(inp.maps, _region(inp, params.region)))
+
+
+@METRICS.register(summary="ROC-AUC of the map as a detector of object pixels",
+                  category="localization", higher_is_better=True, needs=_NEEDS, output="scalar",
+                  per_timestep=True, scope="explanation", version="1",
+                  reference="Fawcett 2006 (ROC analysis); scikit-learn roc_auc_score",
+                  params=RegionParams)
+def mask_auroc(inp: ScoreInput, params: RegionParams) -> Scores:
+    return Scores(values=L.mask_auroc(inp.maps, _region(inp, params.region)))
+
+
+@METRICS.register(summary="IoU of the top-k% pixels of the map with the object",
+                  category="localization", higher_is_better=True, needs=_NEEDS, output="scalar",
+                  per_timestep=True, scope="explanation", version="1",
+                  reference="Theiner et al. 2022, WACV (top-k intersection)", params=TopkParams)
+def topk_iou(inp: ScoreInput, params: TopkParams) -> Scores:
+    return Scores(values=L.topk_iou(inp.maps, _region(inp, params.region), params.fraction))
