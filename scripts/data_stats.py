@@ -1,4 +1,4 @@
-"""How much a `shapes` split leaves to explain: ``python scripts/data_stats.py [--layout L ...]``.
+"""How much a `shapes` or `digits` split leaves to explain: ``python scripts/data_stats.py [--layout L ...]``.
 
 For each layout (default: ``centred`` and ``headroom``) on the test split (1000 images) it prints
 the target statistics that decide how informative localization scores are -- mask area fraction,
@@ -8,7 +8,8 @@ and ``random`` methods (default params, run seed 0), the default post-processing
 registered ``pointing_game`` metric (default tolerance: 2 px at 32, 3 at 48, 4 at 64). It also
 prints the chance level of a uniformly random point (the share of pixels within the tolerance
 of the mask), which ``random`` should match. Deterministic: the data and both baselines are
-seeded.
+seeded. ``--dataset digits`` measures the ``digits`` family instead (one column; its clutter
+is the digit fragments; ``--param`` takes any of its params).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from bench.data.base import load_batch
 from bench.registry import METHODS, METRICS
 from methods.base import ExplainInput
 from methods.postprocess import postprocess
+from metrics._localization import default_tolerance
 from metrics.base import ScoreInput
-from metrics.localization import default_tolerance
 
 
 def within(masks: torch.Tensor, radius: int) -> torch.Tensor:
@@ -59,6 +60,12 @@ def stats(layout: str, size: int, texture: str, n: int,
     caller leaves them out)."""
     ds = get_dataset("shapes", "test", {"layout": layout, "image_size": size, "texture": texture,
                                         "n_test": n, **(extra or {})})
+    return measure(ds)
+
+
+def measure(ds) -> dict[str, float]:
+    """The statistics of every image of ``ds`` (a split with ``tensors()`` and ``clutter_masks()``)."""
+    size = ds.image_size
     t = ds.tensors()
     masks = t.masks
     area = masks.flatten(1).float().mean(1)
@@ -92,6 +99,8 @@ def stats(layout: str, size: int, texture: str, n: int,
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", choices=["shapes", "digits"], default="shapes",
+                   help="data family (default shapes; digits has no layouts)")
     p.add_argument("--layout", action="append", choices=["centred", "headroom"],
                    help="layout(s) to measure (default: both)")
     p.add_argument("--size", type=int, default=32, help="image size (default 32)")
@@ -103,7 +112,12 @@ def main() -> None:
     torch.set_num_threads(1)
     layouts = a.layout or ["centred", "headroom"]
     extra = parse_key_values(a.param)
-    table = {lay: stats(lay, a.size, a.texture, a.n, extra if lay == "headroom" else None) for lay in layouts}
+    if a.dataset == "digits":
+        layouts = ["digits"]
+        table = {"digits": measure(get_dataset("digits", "test", {"image_size": a.size, "texture": a.texture,
+                                                                  "n_test": a.n, **extra}))}
+    else:
+        table = {lay: stats(lay, a.size, a.texture, a.n, extra if lay == "headroom" else None) for lay in layouts}
     print(f"{'statistic':<24}" + "".join(f"{lay:>12}" for lay in layouts))
     for key in table[layouts[0]]:
         vals = [table[lay][key] for lay in layouts]
