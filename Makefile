@@ -1,5 +1,5 @@
 # The README's two commands: `make run` (the main job) and `make test` (the fast tests;
-# `make test-slow` runs the tests marked slow, .ci/run both).
+# `make test-slow` runs the tests marked slow, `make lint` runs ruff; .ci/run all three).
 # Both create .venv and install exactly what the project needs, once: the stamp file
 # is keyed by the content of pyproject.toml, so re-running installs nothing new.
 PYTHON ?= python3
@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 SUITE  ?= default
 ARGS   ?=
 
-.PHONY: run test test-slow install perf clean readme
+.PHONY: run test test-slow lint install perf clean readme
 install: $(STAMP)
 
 $(PY):
@@ -32,6 +32,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow $(ARGS)
+
+# ruff with the configuration in pyproject.toml (.ci/run runs it too)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check bench methods metrics tests scripts
 
 perf: $(STAMP)
 	$(VENV)/bin/snnxai perf $(ARGS)

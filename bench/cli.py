@@ -11,7 +11,8 @@ import argparse
 import importlib
 import sys
 import warnings
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from bench.errors import BenchError
 

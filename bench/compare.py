@@ -33,14 +33,14 @@ import pandas as pd
 
 from bench import stats
 from bench.errors import BenchError
-from bench.results import read_results
+from bench.store.results import read_results
 
 #: the ``model`` label of the family that ranks models on model-scope metrics
 MODELS_FAMILY = "(models)"
 NEW = " (new)"
 
 if TYPE_CHECKING:
-    from bench.plan import Plan
+    from bench.pipeline.plan import Plan
     from bench.report.data import ReportData
     from bench.report.leaderboard import Board
 
@@ -48,15 +48,50 @@ Run = dict[str, Any]   # a parsed run.json (or a run's manifest before it has ru
 
 
 # -- reading ----------------------------------------------------------------------------------
+#: what :func:`first_difference` and :func:`compare_runs` read of a run.json: key -> its JSON type
+_REQUIRED = {"run_id": str, "dataset": dict, "sample_ids": list, "versions": dict, "config": dict, "cells": list}
+
+
 def load_run(path: str | Path) -> Run:
-    """run.json of a finished run directory (BenchError if there is none)."""
+    """run.json of a finished run directory (BenchError if there is none, or if it lacks a part
+    a comparison reads: a run.json from elsewhere or an edited one is named, never a KeyError)."""
     p = Path(path) / "run.json"
     if not p.is_file():
         raise BenchError(f"{path} is not a finished run directory (no run.json)")
     try:
-        return json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        run = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON or bytes that are not UTF-8
         raise BenchError(f"cannot read {p}: {exc}") from None
+    if not isinstance(run, dict):
+        raise BenchError(f"{p} is not a run record (a JSON {type(run).__name__}, not an object)")
+    for key, kind in _REQUIRED.items():
+        if not isinstance(run.get(key), kind):
+            what = "lacks" if key not in run else f"has a {type(run[key]).__name__} as"
+            raise BenchError(f"{p} {what} '{key}' (expected a JSON {'object' if kind is dict else kind.__name__}): "
+                             "not a run.json that snnxai wrote, or damaged")
+    ds, versions = run["dataset"], run["versions"]
+    missing = [f"dataset.{k}" for k in ("name", "split", "fingerprint") if k not in ds]
+    missing += [f"versions.{k}" for k in ("models", "methods", "metrics")
+                if k in versions and not isinstance(versions[k], dict)]
+    missing += ["cells[].model/method" for c in run["cells"][:1]
+                if not (isinstance(c, dict) and "model" in c and "method" in c)]
+    if missing:
+        raise BenchError(f"{p} lacks {', '.join(missing)}: not a run.json that snnxai wrote, or damaged")
+    return run
+
+
+def unchecked_reason(path: str | Path, run: Run) -> str | None:
+    """Why the results of run directory ``path`` cannot be checked against its run.json (None:
+    they can, and :func:`bench.store.results.read_results` checks them as it reads). A run.json without
+    an ``integrity`` record -- written before it existed, or with it deleted -- lets an edited
+    results file through, so a comparison names such a run on every output."""
+    rec = run.get("integrity")
+    res = rec.get("results") if isinstance(rec, dict) else None
+    if not isinstance(res, dict) or not res.get("sha256"):
+        return f"{path} has no integrity record in its run.json: its results are unchecked"
+    if not (Path(path) / str(res.get("file"))).is_file():
+        return f"{path}: the results file its integrity record names ({res.get('file')}) is absent: unchecked"
+    return None
 
 
 def cell_keys(run: Run) -> set[tuple[str, str]]:
@@ -90,7 +125,7 @@ def _cfg(run: Run, *keys: str) -> Any:
 
 def _user_cards(run: Run) -> dict[str, dict[str, Any]]:
     """The cards (``versions.models``) of the run's own models (``config.user_models``)."""
-    cards = run["versions"]["models"]
+    cards = run["versions"].get("models", {})
     return {m: cards[m] for m in sorted(_cfg(run, "user_models") or {}) if m in cards}
 
 
@@ -172,7 +207,7 @@ def first_difference(run: Run, ref: Run) -> str | None:
     d = user_model_difference(run, ref)
     if d:
         return d
-    vr, vf = run["versions"], ref["versions"]
+    vr, vf = ({k: r["versions"].get(k) or {} for k in ("models", "methods", "metrics")} for r in (run, ref))
     user = set(_user_cards(run)) & set(_user_cards(ref))
     for m in sorted(set(vr["models"]) & set(vf["models"])):
         a, b = vr["models"][m], vf["models"][m]
@@ -221,6 +256,8 @@ class Comparison:
     placement: pd.DataFrame
     n_shared: int
     alpha: float
+    #: why a run's results could not be checked (:func:`unchecked_reason`); shown on every output
+    unchecked: tuple[str, ...] = ()
 
 
 def _entries(df: pd.DataFrame) -> pd.DataFrame:
@@ -239,8 +276,13 @@ def _new_entries(run: Run, ref: Run) -> set[tuple[str, str]]:
 
 def compare_runs(run_dir: str | Path, ref_dir: str | Path) -> Comparison:
     """Check, merge and rank (writes nothing); see the module doc."""
+    import warnings
+
     run, ref = load_run(run_dir), load_run(ref_dir)
     check_compatible(run, ref, str(run_dir))
+    unchecked = tuple(r for r in (unchecked_reason(ref_dir, ref), unchecked_reason(run_dir, run)) if r)
+    for reason in unchecked:  # the outputs say it too (write_comparison)
+        warnings.warn(reason, UserWarning, stacklevel=2)
     new_cells = cell_keys(run) - cell_keys(ref)
     if not new_cells:
         raise BenchError(f"{run_dir} holds no cell that reference {ref['run_id']} lacks: nothing to place")
@@ -254,7 +296,7 @@ def compare_runs(run_dir: str | Path, ref_dir: str | Path) -> Comparison:
         raise BenchError(f"cannot compare {run_dir} with reference {ref['run_id']}: "
                          "their rows share no samples")
     higher = {k: bool(v["higher_is_better"])
-              for r in (ref, run) for k, v in r["versions"]["metrics"].items()}
+              for r in (ref, run) for k, v in r["versions"].get("metrics", {}).items()}
     rep = ref["config"].get("report", {})
     summary = stats.summarize(rows, n_boot=rep.get("n_boot", 1000), ci=rep.get("ci", 0.95),
                               seed=int(ref.get("seed", 0)))
@@ -263,7 +305,7 @@ def compare_runs(run_dir: str | Path, ref_dir: str | Path) -> Comparison:
     alpha = float(rep.get("alpha", 0.05))
     return Comparison(run=run, ref=ref, rows=rows, new=new, higher=higher, summary=summary, ranks=ranks,
                       placement=placement(rows, summary, ranks, new, higher, alpha),
-                      n_shared=len(shared), alpha=alpha)
+                      n_shared=len(shared), alpha=alpha, unchecked=unchecked)
 
 
 PLACEMENT_COLUMNS = ["dataset", "model", "metric", "method", "higher_is_better", "rank", "n_entries",
@@ -389,7 +431,9 @@ def new_boards(cmp: Comparison) -> list[Board]:
 def markdown(cmp: Comparison, command: str = "") -> str:
     from bench.report.leaderboard import DAGGER, board_markdown, frame_markdown
 
-    parts = [f"# Compare: {cmp.run['run_id']} against {cmp.ref['run_id']}", "", intro(cmp), ""]
+    parts = [f"# Compare: {cmp.run['run_id']} against {cmp.ref['run_id']}", ""]
+    parts += [f"**Unchecked:** {u}." for u in cmp.unchecked] + ([""] if cmp.unchecked else [])
+    parts += [intro(cmp), ""]
     if command:
         parts += [f"Produced by `{command}`.", ""]
     parts += ["## Placement of the new entries", "", frame_markdown(placement_frame(cmp)), ""]
@@ -407,6 +451,7 @@ def html_page(cmp: Comparison, command: str = "") -> str:
     title = f"Compare: {cmp.run['run_id']} against {cmp.ref['run_id']}"
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
              f"<title>{esc(title)}</title><style>{CSS}</style></head><body>", f"<h1>{esc(title)}</h1>",
+             *(f"<p class='warn'><b>Unchecked:</b> {esc(u)}.</p>" for u in cmp.unchecked),
              f"<p class='note'>{esc(intro(cmp))}</p>"]
     if command:
         parts.append(f"<p class='note'>Produced by <code>{esc(command)}</code>.</p>")
@@ -423,7 +468,8 @@ def write_comparison(cmp: Comparison, out: str | Path, command: str = "") -> Pat
 
     out = Path(out)
     md, page = markdown(cmp, command), html_page(cmp, command)   # everything rendered before a write
-    csv = cmp.placement.to_csv(index=False, float_format="%.6g")
+    # the table travels alone: each row says when a run's results were unchecked ("" when checked)
+    csv = cmp.placement.assign(unchecked="; ".join(cmp.unchecked)).to_csv(index=False, float_format="%.6g")
     write_atomic(out / "compare.md", md)
     write_atomic(out / "compare.html", page)
     write_atomic(out / "placement.csv", csv)
@@ -437,6 +483,17 @@ def drop_reference_cells(plan: Plan, ref: Run) -> tuple[Plan, dict[str, Any]]:
     held = cell_keys(ref)
     keep = [c for c in plan.cells if (c.model, c.method) not in held]
     if not keep:
+        # before "nothing to compute": a reference of another suite version or dataset holds the
+        # same cell names but is not comparable at all, and that is the reason to give
+        s = plan.suite
+        early = {"suite_version": s.version, "dataset": {"name": s.data.dataset, "split": s.data.split},
+                 "config": {"run": {"seed": s.run.seed, "model_seed": s.run.model_seed, "target": s.run.target}}}
+        partial = {"suite_version": ref.get("suite_version"),
+                   "dataset": {k: ref["dataset"].get(k) for k in ("name", "split")},
+                   "config": {"run": {k: _cfg(ref, "run", k) for k in ("seed", "model_seed", "target")}}}
+        d = _first_diff(early, partial)
+        if d:
+            raise BenchError(f"cannot compare this run with reference {ref['run_id']}: {d}")
         raise BenchError(f"every cell this run would compute is already in reference {ref['run_id']}; "
                          "nothing to compute")
     dropped = [c.record() for c in plan.cells if (c.model, c.method) in held]

@@ -9,8 +9,8 @@ once per call. The runner reports these per method next to wall time.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch import nn

@@ -15,10 +15,10 @@ from torch import nn
 
 from bench.data.base import Batch
 from bench.errors import BenchError
-from bench.heatcache import HeatmapCache
 from bench.models.card import ModelCard
 from bench.registry import METHODS, Entry
 from bench.store import state_digest, tensor_digest
+from bench.store.heatcache import HeatmapCache
 from methods.base import ExplainInput
 from methods.postprocess import PostprocessConfig, is_degenerate_after_policy, postprocess, reduce_time
 
@@ -38,7 +38,7 @@ class Explanation:
 
 def check_compatible(entry: Entry, card: ModelCard) -> None:
     """Raise :class:`BenchError` when ``entry``'s method cannot run on the model of ``card``."""
-    kind = entry.meta["model_kind"]
+    kind = entry.spec.model_kind
     if kind != "any" and kind != card.kind:
         hint = f"; run it on the twin {card.twin!r}" if card.twin else ""
         raise BenchError(f"method {entry.name!r} runs on {kind} models, but {card.name!r} is an "
@@ -76,11 +76,11 @@ def resolve_layer(params: Any, model: nn.Module, card: ModelCard, layer: str | N
 
 def _run_method(entry: Entry, inp: ExplainInput, params: Any) -> torch.Tensor:
     """Raw maps ``[B, h, w]`` / ``[T, B, h, w]`` (detached), with the shape contract checked."""
-    grad_mode = torch.enable_grad() if entry.meta["needs_grad"] else torch.no_grad()
+    grad_mode = torch.enable_grad() if entry.spec.needs_grad else torch.no_grad()
     with grad_mode:
         raw = entry.obj(inp, params)
     B = inp.x.shape[0]
-    want = 4 if entry.meta["temporal"] else 3
+    want = 4 if entry.spec.temporal else 3
     if raw.dim() != want or raw.shape[want - 3] != B:
         raise RuntimeError(f"method {entry.name!r} returned shape {tuple(raw.shape)}; expected "
                            f"{'[T, B, h, w]' if want == 4 else '[B, h, w]'} with B={B}")
@@ -91,12 +91,12 @@ def _cache_keys(entry: Entry, params: Any, layer: str, batch: Batch, target: tor
                 seed: int, model_key: str) -> list[str]:
     from bench.config import to_plain
 
-    common = {"model": model_key, "method": entry.name, "version": entry.meta["version"],
+    common = {"model": model_key, "method": entry.name, "version": entry.spec.version,
               "params": to_plain(params), "layer": layer, "seed": int(seed)}
     keys = []
     for b in range(len(batch)):
         parts = {**common, "sample_id": int(batch.sample_id[b]), "x": tensor_digest(batch.x[b]),
-                 "target": int(target[b]) if entry.meta["needs_label"] else None}
+                 "target": int(target[b]) if entry.spec.needs_label else None}
         keys.append(HeatmapCache.key(parts))
     return keys
 
@@ -113,7 +113,7 @@ def _raw_maps(entry: Entry, params: Any, model: nn.Module, card: ModelCard, batc
     if cache is None:
         return compute(batch, target)
     keys = _cache_keys(entry, params, layer, batch, target, seed, model_key or state_digest(model))
-    sdim = 1 if entry.meta["temporal"] else 0  # the batch axis of a raw map
+    sdim = 1 if entry.spec.temporal else 0  # the batch axis of a raw map
     found = [cache.get(k) for k in keys]
     missing = [b for b, v in enumerate(found) if v is None]
     if missing:
@@ -156,7 +156,7 @@ def explain_resolved(entry: Entry, params: Any, layer: str, model: nn.Module, ca
     raw = _raw_maps(entry, params, model, card, batch, target, name, seed, cache, model_key)
     size = int(batch.x.shape[-1])
     steps = steps_deg = None
-    if entry.meta["temporal"]:
+    if entry.spec.temporal:
         steps = postprocess(raw, size, post)
         steps_deg = is_degenerate_after_policy(raw, post)
         raw = reduce_time(raw, params.time_reduce)

@@ -91,7 +91,7 @@ def paper_rows(method: str, model: nn.Module, card: ModelCard, batch: Batch, tar
     row, the input then the method's per-step maps at the chosen layer at steps ``0, every, ...``
     (default every third), each map min-max normalized on its own; no time-aggregated map and
     no Grad-CAM rows."""
-    if not METHODS.get(method).meta["temporal"]:
+    if not METHODS.get(method).spec.temporal:
         raise BenchError(f"the paper layout shows per-step maps; {method!r} gives one map per image "
                          "(use --layout bench)")
     steps = method_panels(method, model, card, batch, target, params=params, layer=layer,

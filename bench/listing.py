@@ -10,6 +10,7 @@ loaded in this process (tests registering a temporary entry) is always listed li
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -22,6 +23,15 @@ from bench.paths import cache_dir  # torch-free: the checkpoint cache's own rule
 #: the source trees whose files name and describe the registries' entries
 SOURCE_PACKAGES = ("bench", "methods", "metrics")
 Scalar = str | int | float | bool | None
+
+
+#: metadata shown as columns (besides name and summary) of the registries without a spec
+#: type; methods and metrics show the spec fields marked as columns (bench.registry.columns)
+COLUMNS = {
+    "datasets": ("masks", "boxes", "source"),
+    "models": ("kind", "arch", "T", "encoding", "twin"),
+}
+
 
 
 @dataclass(frozen=True)
@@ -68,17 +78,21 @@ def source_fingerprint() -> str:
     return h.hexdigest()[:20]
 
 
+def _fields(spec: object) -> dict[str, object]:
+    """A spec's fields by name (its filterable metadata)."""
+    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+
+
 def live_listing(what: str) -> Listing:
     """Import the registry's modules and build its :class:`Listing`."""
-    from bench.commands.ls import table
     from bench.plugins import FAILURES
     from bench.registry import REGISTRIES
 
     header, rows = table(what)
     entries = REGISTRIES[what].entries()
-    meta = [{**{k: v for k, v in e.meta.items() if isinstance(v, (str, int, float, bool)) or v is None},
+    meta = [{**{k: v for k, v in _fields(e.spec).items() if isinstance(v, (str, int, float, bool)) or v is None},
              "package": e.source} for e in entries]
-    keys = sorted({k for e in entries for k in e.meta} | {"package"})
+    keys = sorted({k for e in entries for k in _fields(e.spec)} | {"package"})
     return Listing(header, rows, meta, keys, list(FAILURES.get(REGISTRIES[what].kind, [])))
 
 
@@ -109,3 +123,41 @@ def _save(path: Path, result: Listing) -> None:
         os.replace(tmp, path)
     except OSError:
         pass
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, (set, frozenset, tuple, list)):
+        return ",".join(sorted(str(x) for x in v)) or "-"
+    if v is None:
+        return "-"
+    return str(v)
+
+
+def table(what: str, filters: dict[str, object] | None = None, *,
+          builtin_only: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a registry listing (used by the CLI and the README generator). The
+    ``package`` column names the distribution that registered each entry (a plugin's, or
+    ``snn-xai-bench``; :mod:`bench.plugins`). ``builtin_only``: this project's entries only,
+    without that column (the README's tables)."""
+    from bench.registry import BUILTIN_SOURCE, REGISTRIES, columns
+
+    reg = REGISTRIES[what]
+    cols = columns(reg.spec) if reg.spec is not None else COLUMNS[what]
+    entries = reg.entries(**(filters or {}))
+    if builtin_only:
+        entries = [e for e in entries if e.source == BUILTIN_SOURCE]
+    package = [] if builtin_only else ["package"]
+    header = ["name", *cols, *package, "summary"]
+    rows = [[e.name, *(_fmt(getattr(e.spec, c, None)) for c in cols), *([e.source] if package else []), e.summary]
+            for e in entries]
+    return header, rows
+
+
+def render(header: list[str], rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
+    return "\n".join(fmt.format(*r) for r in [header, *rows])

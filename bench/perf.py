@@ -30,16 +30,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from bench.memory import peak_rss_gib
+from bench.rss import peak_rss_gib
 from methods.sam import spike_activation_map
 
 if TYPE_CHECKING:
-    from bench.plan import CellFilter
+    from bench.pipeline.plan import CellFilter
     from bench.suite import Suite
 
 
@@ -95,7 +96,7 @@ def check_curve(kind: str, model_name: str = "vgg5_snn_t8", n_images: int = 16, 
                 max_batch: int = 256, repeats: int = 2) -> PerfResult:
     """Curve time vs the bare forward passes of the same rows (an untrained model: cost only)."""
     from bench.models import build_model
-    from metrics.faithfulness import deletion_curve, insertion_curve
+    from metrics._faithfulness import deletion_curve, insertion_curve
 
     model = build_model(model_name).eval()
     card = model.card
@@ -136,8 +137,8 @@ def check_paper(model_name: str = "vgg11_snn_t30", batch: int = 32, device: str 
     """Explanation and attack cost at the paper's scale, as ratios to one forward pass of the
     same batch. Untrained weights (``build_model``): cost does not depend on training."""
     from bench.attacks.core import AttackSpec, attack
-    from bench.explain import explain_batch
     from bench.data.base import Batch
+    from bench.explain import explain_batch
     from bench.models import build_model
 
     dev = torch.device(device)
@@ -336,7 +337,7 @@ def figures_curves(s: Sizes) -> list[Figure]:
     (``max_batch=1`` per image: one forward per point, RISE's and Quantus's way; checked equal),
     and vs the bare forward passes of the same rows (the work no implementation can avoid)."""
     from bench.models import build_model
-    from metrics.faithfulness import deletion_curve, insertion_curve
+    from metrics._faithfulness import deletion_curve, insertion_curve
 
     model = build_model(s.curve_model).eval()
     x, _, ids = _inputs(model.card, s.curve_images)
@@ -573,8 +574,8 @@ def write_report(report: dict[str, object], out: str) -> None:
     """``out/perf.json`` and ``out/README.md``."""
     from pathlib import Path
 
-    from bench.rundir import dump_json
     from bench.store import write_atomic
+    from bench.store.rundir import dump_json
 
     write_atomic(Path(out) / "perf.json", dump_json(report))
     write_atomic(Path(out) / "README.md", report_markdown(report))
@@ -638,11 +639,11 @@ def measured_costs(suite_name: str, device: str, perf_json: str = "reports/perf/
     return per, used
 
 
-def print_dry_run(suite: "Suite", only: "CellFilter", perf_json: str = "reports/perf/perf.json",
+def print_dry_run(suite: Suite, only: CellFilter, perf_json: str = "reports/perf/perf.json",
                   results: str = "results") -> None:
     """The plan of ``suite`` (cells, skipped cells, samples) and its predicted cost from the
     costs measured so far (:func:`measured_costs`)."""
-    from bench.plan import make_plan
+    from bench.pipeline.plan import make_plan
 
     plan = make_plan(only.include(suite) if only else suite, only)
     n = len(plan.positions)

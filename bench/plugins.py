@@ -26,12 +26,18 @@ import hashlib
 import importlib.metadata as md
 import types
 import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bench.registry import Registry
 
-GROUP_PREFIX = "snn_xai_bench."
+#: the ``source`` of every entry this project registers; a plugin's entries carry its
+#: distribution's name
+BUILTIN_SOURCE = "snn-xai-bench"
+_SOURCES = [BUILTIN_SOURCE]  # a stack: the source that registrations made now are credited to
+
 #: registry kind -> its entry-point group
 GROUPS = {"method": "snn_xai_bench.methods", "metric": "snn_xai_bench.metrics",
           "model": "snn_xai_bench.models", "dataset": "snn_xai_bench.datasets"}
@@ -41,6 +47,21 @@ FAILURES: dict[str, list[str]] = {}
 #: distribution name -> the version of it whose entry points were loaded in this process (None:
 #: unknown); what run.json records of a plugin (:func:`bench.provenance.plugin_record`)
 LOADED: dict[str, str | None] = {}
+
+
+@contextmanager
+def registering_as(source: str) -> Iterator[None]:
+    """Credit the registrations made inside the block to ``source`` (a distribution name)."""
+    _SOURCES.append(source)
+    try:
+        yield
+    finally:
+        _SOURCES.pop()
+
+
+def current_source() -> str:
+    """The source that a registration made now is credited to."""
+    return _SOURCES[-1]
 
 
 class PluginWarning(UserWarning):
@@ -89,14 +110,13 @@ def fingerprint() -> str:
     return h.hexdigest()[:12]
 
 
-def load_plugins(registry: Registry) -> None:
+def load_plugins(registry: Registry, registries: Mapping[str, Registry]) -> None:
     """Load the entry points of ``registry``'s group, each under its distribution's name as the
-    entries' source; a failing one is warned about and rolled back (module doc)."""
-    from bench.registry import REGISTRIES, registering_as
-
+    entries' source; a failing one is warned about and rolled back in every one of
+    ``registries`` (module doc)."""
     for ep in entry_points(registry.kind):
         source = distribution(ep)
-        before = {name: set(reg.names_registered()) for name, reg in REGISTRIES.items()}
+        before = {name: set(reg.names_registered()) for name, reg in registries.items()}
         try:
             with registering_as(source):
                 obj = ep.load()
@@ -106,7 +126,7 @@ def load_plugins(registry: Registry) -> None:
                     obj(registry)
             LOADED[source] = version(ep)
         except Exception as exc:  # a third party's code: any failure skips that plugin only
-            for name, reg in REGISTRIES.items():
+            for name, reg in registries.items():
                 for entry in set(reg.names_registered()) - before[name]:
                     reg.discard(entry)
             text = (f"plugin {ep.name!r} ({source}, {ep.group} = {ep.value!r}) skipped: "

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from bench.commands.ls import render, table
+from bench.listing import render, table
 
 BLOCK = re.compile(r"(<!-- begin ls (\w+) -->\n)(.*?)(<!-- end ls \2 -->)", re.S)
 

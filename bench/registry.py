@@ -30,11 +30,13 @@ import dataclasses
 import difflib
 import importlib
 import pkgutil
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Generic, Iterator, Literal, TypeVar, get_args
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from bench.config import to_plain
 from bench.errors import BenchError, UnknownNameError
+from bench.plugins import BUILTIN_SOURCE, current_source, load_plugins, registering_as
 
 ModelKind = Literal["snn", "ann", "any"]
 MetricOutput = Literal["scalar", "curve"]
@@ -51,22 +53,8 @@ NEEDS = frozenset({"mask", "box", "model", "explainer", "step_mask"})
 METRIC_CATEGORIES = ("localization", "faithfulness", "sanity", "robustness", "complexity")
 
 Part = Literal["identity", "role"]
-
-#: the ``source`` of every entry this project registers; a plugin's entries carry its
-#: distribution's name (:mod:`bench.plugins`)
-BUILTIN_SOURCE = "snn-xai-bench"
-_SOURCES = [BUILTIN_SOURCE]  # a stack: the source that registrations made now are credited to
-
-
-@contextmanager
-def registering_as(source: str) -> Iterator[None]:
-    """Credit the registrations made inside the block to ``source`` (a distribution name)."""
-    _SOURCES.append(source)
-    try:
-        yield
-    finally:
-        _SOURCES.pop()
-
+#: a metric's part in the report's view over time (:mod:`bench.report.temporal`)
+OverTime = Literal["step", "lag", "residual"]
 
 def _field(part: Part, column: bool = False, **kw: Any) -> Any:
     """A spec field recorded in run.json's ``part`` (see the module doc); ``column``: a
@@ -165,6 +153,13 @@ class MetricSpec:
         (None: labelled by name, next tab10 colour, solid).
     step_figure: report role: shown in the per-time-step stability figure (when no metric of
         a run is, the figure shows every per-step robustness metric).
+    headline: report role: one of the columns the discriminative-power section counts
+        separated method pairs on (every scalar metric would cost a test per pair and column).
+    over_time: report role: its part in the report's view over time: "step" (a per-step metric
+        summarized over the steps), "lag" / "residual" (the tracking table's columns), or None.
+    source_model: for a metric that crafts on another model, ``source_model(params) -> name``
+        ("" = the probed model's twin); the planner checks that the model exists before any work
+        and skips probed models that have none. None: the metric needs no other model.
     """
 
     summary: str = _field("identity")
@@ -181,12 +176,15 @@ class MetricSpec:
     audit_role: AuditRole | None = _field("role", default=None)
     plot_style: PlotStyle | None = _field("role", default=None)
     step_figure: bool = _field("role", default=False)
+    headline: bool = _field("role", default=False)
+    over_time: OverTime | None = _field("role", default=None)
+    source_model: Callable[[Any], str] | None = None
 
     def __post_init__(self) -> None:
         _check_common(self)
         _check(isinstance(self.category, str) and self.category.isidentifier() and self.category.islower(),
                "category must be a lower-case identifier")
-        for k in ("higher_is_better", "per_timestep", "attacked", "step_figure"):
+        for k in ("higher_is_better", "per_timestep", "attacked", "step_figure", "headline"):
             _check(isinstance(getattr(self, k), bool), f"{k} must be a bool")
         _check(isinstance(self.needs, frozenset) and self.needs <= NEEDS,
                f"needs must be a frozenset, subset of {sorted(NEEDS)}")
@@ -194,9 +192,48 @@ class MetricSpec:
         _check(self.scope in get_args(MetricScope), f"scope must be one of {get_args(MetricScope)}")
         _check(self.audit_role is None or self.audit_role in AUDIT_ROLES, f"audit_role must be one of {AUDIT_ROLES}")
         _check(self.plot_style is None or isinstance(self.plot_style, PlotStyle), "plot_style must be a PlotStyle")
+        _check(self.over_time is None or self.over_time in get_args(OverTime), f"over_time must be one of {get_args(OverTime)}")
+        _check(self.source_model is None or callable(self.source_model), "source_model must be a function of the params")
 
 
-Spec = TypeVar("Spec", MethodSpec, MetricSpec, None)
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """Metadata of a dataset family, checked against each instance it builds
+    (:func:`bench.data.check_dataset`).
+
+    masks / boxes: the family can give object masks / bounding boxes (a folder dataset whose
+        box file is optional may build an instance without them; an instance never has what
+        its family does not declare). source: "embedded" (generated or shipped with the
+        project: nothing to download) or "folder" (read from a local folder the user provides).
+    step_masks: a mask per time step (time-varying ground truth, ``Batch.step_mask``).
+    time_varying: a sample is T steps of input (the instance has ``steps``).
+    classes: the number of classes, where the family fixes it (None: its params or folder do).
+    params: the frozen dataclass of its parameters (None: none).
+    """
+
+    summary: str = _field("identity")
+    masks: bool = _field("identity", column=True)
+    boxes: bool = _field("identity", column=True)
+    source: Literal["embedded", "folder"] = _field("identity", column=True)
+    step_masks: bool = _field("identity", default=False)
+    time_varying: bool = _field("identity", default=False)
+    classes: int | None = _field("identity", default=None)
+    params: type | None = None
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.summary, str) and bool(self.summary.strip()), "summary must be a non-empty string")
+        for k in ("masks", "boxes", "step_masks", "time_varying"):
+            _check(isinstance(getattr(self, k), bool), f"{k} must be a bool")
+        _check(self.source in ("embedded", "folder"), "source must be 'embedded' or 'folder'")
+        _check(self.classes is None or (isinstance(self.classes, int) and self.classes >= 2),
+               "classes must be an int >= 2 or None")
+        _check(not self.step_masks or self.time_varying, "step_masks needs time_varying")
+        p = self.params
+        _check(p is None or (isinstance(p, type) and dataclasses.is_dataclass(p) and p.__dataclass_params__.frozen),
+               "params must be a frozen dataclass type or None")
+
+
+Spec = TypeVar("Spec", MethodSpec, MetricSpec, DatasetSpec, Any)
 
 
 def _required(cls: type) -> list[str]:
@@ -218,31 +255,30 @@ def record(spec: MethodSpec | MetricSpec, part: Part) -> dict[str, object]:
 
 @dataclasses.dataclass(frozen=True)
 class Entry(Generic[Spec]):
-    """A registered object, its typed spec (methods, metrics; None elsewhere) and metadata.
-
-    ``meta``: every metadata field as given (for a spec registry, the spec's fields), for
-    filters and for registries without a spec type. ``params`` (optional metadata) is a
-    frozen dataclass type holding the object's tunable parameters; ``make_params`` builds it
-    from a config table with type checks. ``source``: the distribution that registered it
-    (:data:`BUILTIN_SOURCE`, or a plugin's, :mod:`bench.plugins`).
+    """A registered object and its one metadata record, ``spec``: a :class:`MethodSpec`,
+    :class:`MetricSpec` or :class:`DatasetSpec`, or for a model its card (the object is its own
+    spec). ``spec.params`` (where there is one) is the frozen dataclass type of the object's
+    tunable parameters; ``make_params`` builds it from a config table with type checks.
+    ``source``: the distribution that registered it (:data:`BUILTIN_SOURCE`, or a plugin's,
+    :mod:`bench.plugins`).
     """
 
     name: str
     obj: Any
-    meta: dict[str, Any]
-    spec: Spec = None  # type: ignore[assignment]
+    spec: Spec
     source: str = BUILTIN_SOURCE
 
     @property
     def summary(self) -> str:
-        if self.meta.get("summary"):
-            return str(self.meta["summary"])
+        text = getattr(self.spec, "summary", "")
+        if text:
+            return str(text)
         doc = getattr(self.obj, "__doc__", None) or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
     @property
     def params_cls(self) -> type | None:
-        return self.meta.get("params")
+        return getattr(self.spec, "params", None)
 
     def make_params(self, table: dict[str, Any] | None = None) -> Any:
         """Build this entry's params dataclass from a (possibly partial) config table."""
@@ -263,18 +299,18 @@ class Entry(Generic[Spec]):
 
 
 class Registry(Generic[Spec]):
-    """A named collection of :class:`Entry` objects with metadata filters.
+    """A named collection of :class:`Entry` objects with filters on their specs.
 
-    ``spec``: the spec dataclass every registration's metadata must build (methods,
-    metrics); otherwise ``required`` names metadata keys every registration must provide.
-    ``packages`` are imported (all submodules) on first lookup so that registrations run.
+    ``spec``: the spec dataclass every registration's metadata must build (methods, metrics,
+    datasets); None: the registered object is its own spec (a model card), and registration
+    takes no metadata. ``packages`` are imported (all submodules) on first lookup so that
+    registrations run.
     """
 
-    def __init__(self, kind: str, *, spec: type[Spec] | None = None, required: tuple[str, ...] = (),
-                 packages: tuple[str, ...] = ()):
+    def __init__(self, kind: str, *, spec: type[Spec] | None = None, packages: tuple[str, ...] = ()):
         self.kind = kind
         self.spec = spec
-        self.required = tuple(_required(spec)) if spec is not None else required
+        self.required = tuple(_required(spec)) if spec is not None else ()
         self.packages = packages
         self._entries: dict[str, Entry[Spec]] = {}
         self._loaded = False
@@ -298,8 +334,14 @@ class Registry(Generic[Spec]):
         missing = [k for k in self.required if k not in meta]
         if missing:
             raise ValueError(f"{self.kind} {name!r} is missing metadata {missing}")
-        spec = None
-        if self.spec is not None:
+        if self.spec is None:  # the object is its own spec (a model card)
+            if meta:
+                raise ValueError(f"{self.kind} {name!r}: the object is its own spec; got metadata {sorted(meta)}")
+            if not (dataclasses.is_dataclass(obj) and obj.__dataclass_params__.frozen
+                    and getattr(obj, "name", name) == name):
+                raise ValueError(f"{self.kind} {name!r} must be a frozen dataclass whose name is {name!r}")
+            spec = obj
+        else:
             known = [f.name for f in dataclasses.fields(self.spec)]
             unknown = sorted(set(meta) - set(known))
             if unknown:
@@ -310,8 +352,7 @@ class Registry(Generic[Spec]):
                 spec = self.spec(**meta)
             except ValueError as exc:
                 raise ValueError(f"{self.kind} {name!r}: {exc}") from None
-            meta = {k: getattr(spec, k) for k in known}
-        entry = Entry(name, obj, dict(meta), spec, _SOURCES[-1])
+        entry = Entry(name, obj, spec, current_source())
         self._entries[name] = entry
         return entry
 
@@ -340,9 +381,7 @@ class Registry(Generic[Spec]):
         with registering_as(BUILTIN_SOURCE):  # also when a plugin's import is what triggered the load
             for pkg_name in self.packages:
                 import_submodules(pkg_name)
-        from bench.plugins import load_plugins  # third-party entry points, after the built-ins
-
-        load_plugins(self)
+        load_plugins(self, REGISTRIES)  # third-party entry points, after the built-ins
 
     def names_registered(self) -> list[str]:
         """The names registered so far, without loading the packages (for :mod:`bench.plugins`)."""
@@ -367,13 +406,13 @@ class Registry(Generic[Spec]):
         return name in self._entries
 
     def entries(self, **filters: Any) -> list[Entry[Spec]]:
-        """Entries whose metadata equals every filter value (a list/tuple/set means "any of")."""
+        """Entries whose spec field equals every filter value (a list/tuple/set means "any of")."""
         self._ensure_loaded()
         out = []
         for e in self._entries.values():
             ok = True
             for k, want in filters.items():
-                have = e.meta.get(k)
+                have = getattr(e.spec, k, None)
                 if isinstance(want, (list, tuple, set, frozenset)):
                     ok = have in want
                 else:
@@ -405,8 +444,8 @@ def import_submodules(package: str) -> None:
 
 
 # The four registries of the suite. Each names the packages whose modules register into it.
-DATASETS: Registry[None] = Registry("dataset", required=("summary",), packages=("bench.data",))
-MODELS: Registry[None] = Registry("model", packages=("bench.models",))
+DATASETS: Registry[DatasetSpec] = Registry("dataset", spec=DatasetSpec, packages=("bench.data",))
+MODELS: Registry[Any] = Registry("model", packages=("bench.models",))  # a card is its own spec
 METHODS: Registry[MethodSpec] = Registry("method", spec=MethodSpec, packages=("methods",))
 METRICS: Registry[MetricSpec] = Registry("metric", spec=MetricSpec, packages=("metrics",))
 

@@ -1,6 +1,6 @@
 """Statistics of a results table: bootstrap CIs, paired tests, rank aggregation, agreement.
 
-Pure functions of DataFrames in the results schema (see :mod:`bench.results`). Every random
+Pure functions of DataFrames in the results schema (see :mod:`bench.store.results`). Every random
 draw is keyed by ``(seed, cell key)`` through :func:`bench.seeding.derive_seed`, so a cell's CI
 never depends on which other cells the table holds.
 

@@ -24,7 +24,7 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-from bench.config import (apply_overrides, build_dataclass, config_hash, load_toml, to_plain)
+from bench.config import apply_overrides, build_dataclass, config_hash, load_toml, to_plain
 from bench.errors import BenchError, ConfigError
 from bench.variants import base_name, expand
 

@@ -10,7 +10,8 @@ left on the model's parameters.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from captum.attr import InputXGradient, IntegratedGradients, Occlusion, Saliency

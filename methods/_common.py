@@ -6,8 +6,8 @@ per-sample encoding (``sample_id`` and ``seed`` are always passed).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 

@@ -1,7 +1,7 @@
 """Deletion and insertion curves (Petsiuk et al., RISE, BMVC 2018), functional core.
 
 Pure functions; the registered ``deletion`` / ``insertion`` metrics, their parameters and the
-named presets live in :mod:`metrics.faithfulness_metrics`.
+named presets live in :mod:`metrics.faithfulness`.
 
 A curve of ``n_steps + 1`` points at x = i / n_steps. At point i the ``k_i = round(i * H * W /
 n_steps)`` most salient pixels (all channels of a pixel together) are switched: deletion replaces

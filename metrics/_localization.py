@@ -1,8 +1,8 @@
 """Localization scores, functional core: pure functions on ``[B, H, W]`` tensors returning ``[B]``.
 
 The registered metrics (same names, ``(ScoreInput, params) -> Scores``) live in
-:mod:`metrics.localization_metrics`; this module registers nothing, so the public functions keep
-their plain names (``metrics.localization.pointing_game(maps, masks, tol)``).
+:mod:`metrics.localization`; this module registers nothing, so the public functions keep
+their plain names (``metrics._localization.pointing_game(maps, masks, tol)``).
 
 Shared policy, avoiding the traps of Quantus 0.6.0's localization metrics (Hedstroem et al.,
 "Quantus", JMLR 24(34), 2023), tested in ``tests/test_quantus_traps.py``:

@@ -11,7 +11,7 @@ import contextlib
 import copy
 import dataclasses
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn

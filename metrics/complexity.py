@@ -56,18 +56,19 @@ class EntropyParams:
     normalized: bool = True
 
 
+#: what every metric of this module registers with (each adds its direction, summary, reference)
+_REG = dict(category="complexity", needs=frozenset(), output="scalar", per_timestep=True, scope="explanation",
+            version="1")
+
+
 @METRICS.register(summary="Sparseness: Gini index of the map (higher = more concentrated)",
-                  category="complexity", higher_is_better=True, needs=frozenset(), output="scalar",
-                  per_timestep=True, scope="explanation", version="1",
-                  reference="Chalasani et al. 2020, Concise explanations (ICML)")
+                  higher_is_better=True, **_REG, reference="Chalasani et al. 2020, Concise explanations (ICML)")
 def sparseness(inp: ScoreInput, params: None) -> Scores:
     return Scores(values=gini(inp.maps))
 
 
 @METRICS.register(summary="Entropy of the map's mass distribution (lower = simpler)",
-                  category="complexity", higher_is_better=False, needs=frozenset(), output="scalar",
-                  per_timestep=True, scope="explanation", version="1",
-                  reference="Bhatt et al. 2020, Evaluating and aggregating feature-based explanations (IJCAI)",
-                  params=EntropyParams)
+                  higher_is_better=False, **_REG, params=EntropyParams,
+                  reference="Bhatt et al. 2020, Evaluating and aggregating feature-based explanations (IJCAI)")
 def entropy(inp: ScoreInput, params: EntropyParams) -> Scores:
     return Scores(values=map_entropy(inp.maps, params.normalized))

@@ -31,7 +31,7 @@ import torch
 
 from bench.errors import BenchError
 from bench.registry import METRICS
-from metrics import faithfulness as FA
+from metrics import _faithfulness as FA
 from metrics.base import ScoreInput, Scores
 
 _ROWS = "rows"  # n_steps placeholder: one image row's worth of pixels per step (H steps)
@@ -56,7 +56,7 @@ class PerturbationParams:
     n_steps: the curve has n_steps + 1 points at x = i / n_steps.
     class_policy: "pred" (class predicted on the clean image) or "label" (ground truth).
     score: "prob" (softmax) or "logit". tie_break: "stable" (row-major) or "random" (seeded per
-    sample). auc_rule: "trapezoid" or "mean". max_batch: rows per forward pass (memory only).
+    sample). auc_rule: "trapezoid" or "mean". max_batch: rows per forward pass (bounds RAM only).
     """
 
     preset: Literal["default", "rise2018", "m4", "latec"] = "default"
@@ -121,17 +121,18 @@ def _perturbation(inp: ScoreInput, params: PerturbationParams, kind: Literal["de
     return Scores(values=FA.auc(curves, spec["auc_rule"]), curve=curves, points=points)
 
 
+#: what both metrics of this module register with (each adds its summary and direction)
+_REG = dict(category="faithfulness", needs=frozenset({"model"}), output="curve", per_timestep=False,
+            scope="explanation", version="1", reference="Petsiuk et al. 2018, RISE (BMVC)", params=PerturbationParams)
+
+
 @METRICS.register(summary="Deletion: class score as the most salient pixels are removed (AUC)",
-                  category="faithfulness", higher_is_better=False, needs=frozenset({"model"}),
-                  output="curve", per_timestep=False, scope="explanation", version="1",
-                  reference="Petsiuk et al. 2018, RISE (BMVC)", params=PerturbationParams)
+                  higher_is_better=False, **_REG, headline=True)
 def deletion(inp: ScoreInput, params: PerturbationParams) -> Scores:
     return _perturbation(inp, params, "deletion")
 
 
 @METRICS.register(summary="Insertion: class score as the most salient pixels are restored (AUC)",
-                  category="faithfulness", higher_is_better=True, needs=frozenset({"model"}),
-                  output="curve", per_timestep=False, scope="explanation", version="1",
-                  reference="Petsiuk et al. 2018, RISE (BMVC)", params=PerturbationParams)
+                  higher_is_better=True, **_REG)
 def insertion(inp: ScoreInput, params: PerturbationParams) -> Scores:
     return _perturbation(inp, params, "insertion")

@@ -1,5 +1,5 @@
 """Registered localization metrics: thin ``(ScoreInput, params) -> Scores`` wrappers around the
-functional core in :mod:`metrics.localization` (which documents the per-sample, empty-mask and
+functional core in :mod:`metrics._localization` (which documents the per-sample, empty-mask and
 constant-map policy). All are scalar, per sample, and scored per time step for temporal maps.
 
 ``region = "box"`` scores against the sample's bounding box, rasterized with
@@ -12,7 +12,7 @@ import dataclasses
 from typing import Literal
 
 from bench.registry import METRICS
-from metrics import localization as L
+from metrics import _localization as L
 from metrics._maps import target_region
 from metrics.base import ScoreInput, Scores
 
@@ -60,11 +60,14 @@ def _region(inp: ScoreInput, region: Region):
     return target_region(inp.maps, inp.batch.mask, inp.batch.box, region)
 
 
+#: what every metric of this module registers with (each adds its summary, reference, params)
+_REG = dict(category="localization", higher_is_better=True, needs=_NEEDS, output="scalar", per_timestep=True,
+            scope="explanation", version="1")
+
+
 @METRICS.register(summary="Pointing game: argmax of the map within a tolerance of the object",
-                  category="localization", higher_is_better=True, needs=_NEEDS, output="scalar",
-                  per_timestep=True, scope="explanation", version="1",
-                  reference="Zhang et al. 2018, IJCV (excitation backprop); TorchRay",
-                  params=PointingParams)
+                  **_REG, reference="Zhang et al. 2018, IJCV (excitation backprop); TorchRay",
+                  params=PointingParams, headline=True)
 def pointing_game(inp: ScoreInput, params: PointingParams) -> Scores:
     tol = params.tolerance
     if tol is None:
@@ -73,33 +76,25 @@ def pointing_game(inp: ScoreInput, params: PointingParams) -> Scores:
 
 
 @METRICS.register(summary="Share of the map's mass inside the object (mask or box)",
-                  category="localization", higher_is_better=True, needs=_NEEDS, output="scalar",
-                  per_timestep=True, scope="explanation", version="1",
-                  reference="Wang et al. 2020, Score-CAM (CVPR workshops)", params=RegionParams)
+                  **_REG, reference="Wang et al. 2020, Score-CAM (CVPR workshops)", params=RegionParams)
 def energy_pointing_game(inp: ScoreInput, params: RegionParams) -> Scores:
     return Scores(values=L.energy_pointing_game(inp.maps, _region(inp, params.region)))
 
 
 @METRICS.register(summary="Fraction of the top-|mask| pixels that lie in the mask",
-                  category="localization", higher_is_better=True, needs=_NEEDS, output="scalar",
-                  per_timestep=True, scope="explanation", version="1",
-                  reference="Arras et al. 2022, CLEVR-XAI (Information Fusion)", params=RegionParams)
+                  **_REG, reference="Arras et al. 2022, CLEVR-XAI (Information Fusion)", params=RegionParams)
 def relevance_rank_accuracy(inp: ScoreInput, params: RegionParams) -> Scores:
     return Scores(values=L.relevance_rank_accuracy(inp.maps, _region(inp, params.region)))
 
 
 @METRICS.register(summary="ROC-AUC of the map as a detector of object pixels",
-                  category="localization", higher_is_better=True, needs=_NEEDS, output="scalar",
-                  per_timestep=True, scope="explanation", version="1",
-                  reference="Fawcett 2006 (ROC analysis); scikit-learn roc_auc_score",
+                  **_REG, reference="Fawcett 2006 (ROC analysis); scikit-learn roc_auc_score",
                   params=RegionParams)
 def mask_auroc(inp: ScoreInput, params: RegionParams) -> Scores:
     return Scores(values=L.mask_auroc(inp.maps, _region(inp, params.region)))
 
 
 @METRICS.register(summary="IoU of the top-k% pixels of the map with the object",
-                  category="localization", higher_is_better=True, needs=_NEEDS, output="scalar",
-                  per_timestep=True, scope="explanation", version="1",
-                  reference="Theiner et al. 2022, WACV (top-k intersection)", params=TopkParams)
+                  **_REG, reference="Theiner et al. 2022, WACV (top-k intersection)", params=TopkParams)
 def topk_iou(inp: ScoreInput, params: TopkParams) -> Scores:
     return Scores(values=L.topk_iou(inp.maps, _region(inp, params.region), params.fraction))

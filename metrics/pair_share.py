@@ -17,8 +17,8 @@ from typing import Literal
 import torch
 
 from bench.registry import METRICS
+from metrics._localization import energy_pointing_game  # the share of mass inside a region
 from metrics.base import ScoreInput, Scores
-from metrics.localization import energy_pointing_game  # the share of mass inside a region
 
 _INDEX = {"left": 0, "right": 1}
 

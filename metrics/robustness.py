@@ -15,32 +15,42 @@ White-box attacks are PGD (default) or FGSM through BPTT and the straight-throug
 models with a stochastic (Poisson) encoding are attacked with EOT over ``eot`` encoding seeds.
 Epsilon is converted through the dataset normalization ``inp.data_mean/data_std`` (when the
 runner leaves them None: the statistics of the dataset named by the model's card).
-Adversarial examples are cached (:mod:`bench.attacks.cache`), so every metric and method of a
-batch shares them; the maps of the attacked inputs are shared through the run's memo
-(:func:`metrics.base.explain_again`). The model-scope metrics take a
-:class:`~metrics.base.ModelScoreInput` (no maps). The warnings of the audit:
-:func:`bench.attacks.audit.audit_warnings`.
+Every attack goes through ``inp.attack`` (:class:`metrics.base.AttackFn`), which the runner
+caches, so every metric and method of a batch on one model shares the adversarial examples;
+the maps of the attacked inputs go through ``inp.explain``. The stability metrics return the
+attacked inputs they compared in ``Scores.attacked`` (the report's clean-vs-attacked gallery).
+The model-scope metrics take a :class:`~metrics.base.ModelScoreInput` (no maps). The warnings
+of the audit: :func:`bench.attacks.audit.audit_warnings`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Literal, Sequence
+from collections.abc import Callable
+from typing import Literal
 
 import torch
-from torch import nn
 
 from bench.attacks import stability as st
 from bench.attacks.core import AttackSpec, eot_seeds, loss_grad, predict
-from bench.attacks.cache import craft
-from bench.attacks.resolve import is_stochastic, load_source, norm_stats, transfer_source_name
-from bench.data.base import Batch, denormalize
+from bench.attacks.resolve import is_stochastic, norm_stats
+from bench.data.base import denormalize
 from bench.errors import BenchError
 from bench.registry import METRICS, PlotStyle
+from metrics._localization import default_tolerance, pointing_game
 from metrics._ssim import spearman, ssim
-from metrics.base import (AttackedInputs, ModelScoreInput, ScoreInput, Scores, attacked_inputs_key,
-                          explain_again)
-from metrics.localization import default_tolerance, pointing_game
+from metrics.base import (
+    METHOD_MODEL,
+    PROBED,
+    AttackedInputs,
+    AttackFn,
+    ModelRef,
+    ModelScoreInput,
+    ScoreInput,
+    Scores,
+    named_model,
+    require,
+)
 
 #: Default budgets (x 1/255): where the zoo models differ. PGD-10 accuracy at 1/2/4/8 on the
 #: first 128 shapes test samples (`python -m bench.attacks.sweep --n 128 --eps 1 2 4 8 --eot 1 8`):
@@ -79,7 +89,7 @@ class TransferParams(AttackParams):
 
 
 @dataclasses.dataclass(frozen=True)
-class TopkParams(AttackParams):
+class StabilityTopkParams(AttackParams):
     """frac: share of pixels that count as the top of a map."""
 
     frac: float = 0.1
@@ -91,32 +101,36 @@ class TopkParams(AttackParams):
 
 
 @dataclasses.dataclass(frozen=True)
-class PointingParams(AttackParams):
+class StabilityPointingParams(AttackParams):
     """tolerance: pointing-game radius in pixels; negative = 15 px scaled from 224 px images."""
 
     tolerance: float = -1.0
 
 
-def _spec(params: AttackParams, stochastic: bool) -> AttackSpec:
+def _spec(params: AttackParams) -> AttackSpec:
+    """The attack of ``params`` (``inp.attack`` uses EOT only on a stochastic encoding)."""
     return AttackSpec(kind=params.attack, steps=params.steps, step_frac=params.step_frac,
-                      random_start=params.random_start, eot=params.eot if stochastic else 1)
+                      random_start=params.random_start, eot=params.eot)
 
 
-def _outcomes(inp: ModelScoreInput, params: AttackParams, source: nn.Module, spec: AttackSpec
+def _attack_fn(inp: ModelScoreInput | ScoreInput, metric: str) -> AttackFn:
+    require(inp.attack, "attack", metric)
+    return inp.attack  # type: ignore[return-value]  # checked just above
+
+
+def _outcomes(inp: ModelScoreInput, params: AttackParams, spec: AttackSpec, on: ModelRef, metric: str
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """``clean_ok [B]`` and ``adv_ok [B, E]`` (bool) of the probed model, for examples crafted
-    on ``source`` (the probed model itself for white-box and noise attacks)."""
+    on ``on`` (the probed model itself for white-box and noise attacks)."""
     m, b, seed = inp.model, inp.batch, inp.seed
-    mean, std = norm_stats(m, inp.data_mean, inp.data_std)
+    attack = _attack_fn(inp, metric)
     clean_ok = predict(m, b.x, b.sample_id, seed) == b.y
-    adv_ok = [predict(m, craft(source, b.x, b.y, b.sample_id, e, spec, mean, std, seed), b.sample_id, seed) == b.y
-              for e in params.epsilons]
+    adv_ok = [predict(m, attack(spec, e, on), b.sample_id, seed) == b.y for e in params.epsilons]
     return clean_ok, torch.stack(adv_ok, 1)
 
 
-def _whitebox(inp: ModelScoreInput, params: AttackParams) -> tuple[torch.Tensor, torch.Tensor]:
-    m, b = inp.model, inp.batch
-    return _outcomes(inp, params, m, _spec(params, is_stochastic(m, b.x, b.sample_id, inp.seed)))
+def _whitebox(inp: ModelScoreInput, params: AttackParams, metric: str) -> tuple[torch.Tensor, torch.Tensor]:
+    return _outcomes(inp, params, _spec(params), PROBED, metric)
 
 
 def _success(clean_ok: torch.Tensor, adv_ok: torch.Tensor, points: tuple[float, ...]) -> Scores:
@@ -132,7 +146,7 @@ def _success(clean_ok: torch.Tensor, adv_ok: torch.Tensor, points: tuple[float, 
                   plot_style=PlotStyle("accuracy under white-box attack", "black", "-"))
 def adversarial_accuracy(inp: ModelScoreInput, params: AttackParams) -> Scores:
     """Per sample: 1 if correct on the clean input and still correct at each eps; ``[B, 1 + E]``."""
-    clean_ok, adv_ok = _whitebox(inp, params)
+    clean_ok, adv_ok = _whitebox(inp, params, "adversarial_accuracy")
     curve = torch.cat([clean_ok[:, None], adv_ok & clean_ok[:, None]], 1).float()
     return Scores(values=curve[:, 1:].mean(1), curve=curve, points=(0.0, *params.epsilons))
 
@@ -144,25 +158,21 @@ def adversarial_accuracy(inp: ModelScoreInput, params: AttackParams) -> Scores:
                   plot_style=PlotStyle("white-box success", "tab:red", "--"))
 def attack_success_whitebox(inp: ModelScoreInput, params: AttackParams) -> Scores:
     """``[B, E]``: 1 if the white-box attack flips a correct prediction, NaN if already wrong."""
-    return _success(*_whitebox(inp, params), params.epsilons)
+    return _success(*_whitebox(inp, params, "attack_success_whitebox"), params.epsilons)
 
 
 @METRICS.register(summary="Audit: success rate of attacks crafted on the twin (ANN->SNN, SNN->ANN) vs eps",
                   category="robustness", higher_is_better=False, needs=frozenset({"model"}),
                   output="curve", per_timestep=False, scope="model", version="1",
                   reference="Sharmin et al. 2019 (transfer attacks on SNNs)", params=TransferParams,
-                  audit_role="transfer",
+                  source_model=lambda p: p.source, audit_role="transfer",
                   plot_style=PlotStyle("transfer success (crafted on the twin)", "tab:blue", "--",
                                        param_label="transfer success (crafted on {source})"))
 def attack_success_transfer(inp: ModelScoreInput, params: TransferParams) -> Scores:
     """``[B, E]``: crafted white-box on the source model, evaluated on the probed model."""
-    b = inp.batch
-    name = transfer_source_name(inp.model, params.source)
-    # the runner's loader resolves the source like the probed model (suite dataset, cache,
-    # model seed); outside a run, the default resolution
-    src = inp.load_model(name) if inp.load_model is not None else load_source(name, b.x.device)
-    spec = _spec(params, is_stochastic(src, b.x, b.sample_id, inp.seed))
-    return _success(*_outcomes(inp, params, src, spec), params.epsilons)
+    # the runner resolves the source like the probed model (suite dataset, cache, model seed)
+    on = named_model(params.source)
+    return _success(*_outcomes(inp, params, _spec(params), on, "attack_success_transfer"), params.epsilons)
 
 
 @METRICS.register(summary="Audit: success rate of random-sign noise at the same eps (the gradient-free control)",
@@ -172,7 +182,8 @@ def attack_success_transfer(inp: ModelScoreInput, params: TransferParams) -> Sco
                   plot_style=PlotStyle("random-noise success (control)", "tab:gray", "--"))
 def attack_success_noise(inp: ModelScoreInput, params: AttackParams) -> Scores:
     """``[B, E]``: 1 if uniform random-sign noise of magnitude eps flips a correct prediction."""
-    return _success(*_outcomes(inp, params, inp.model, AttackSpec(kind="noise")), params.epsilons)
+    return _success(*_outcomes(inp, params, AttackSpec(kind="noise"), PROBED, "attack_success_noise"),
+                    params.epsilons)
 
 
 @METRICS.register(summary="Audit: share of input pixels whose (EOT) loss gradient is exactly zero at the clean input",
@@ -184,7 +195,7 @@ def attack_zero_gradient(inp: ModelScoreInput, params: AttackParams) -> Scores:
     """``[B]`` in [0, 1]; 1 = a sign-gradient attack cannot move the sample (gradient masking)."""
     m, b, seed = inp.model, inp.batch, inp.seed
     mean, std = norm_stats(m, inp.data_mean, inp.data_std)
-    n = _spec(params, is_stochastic(m, b.x, b.sample_id, seed)).eot
+    n = params.eot if is_stochastic(m, b.x, b.sample_id, seed) else 1
     pixels = denormalize(b.x, mean, std).clamp(0.0, 1.0)
     grad = loss_grad(m, pixels, b.y, b.sample_id, mean, std, eot_seeds(seed, n))
     return Scores(values=(grad == 0).flatten(1).float().mean(1))
@@ -194,41 +205,31 @@ def attack_zero_gradient(inp: ModelScoreInput, params: AttackParams) -> Scores:
 Compare = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def attacked_inputs(model: nn.Module, batch: Batch, params: AttackParams, seed: int = 0,
-                    data_mean: Sequence[float] | None = None, data_std: Sequence[float] | None = None
-                    ) -> list[torch.Tensor]:
+def attacked_inputs(inp: ScoreInput | ModelScoreInput, params: AttackParams, on: ModelRef = METHOD_MODEL,
+                    metric: str = "stability") -> AttackedInputs:
     """The inputs the stability metrics compare against: per eps of ``params``, ``batch.x``
-    attacked white-box on ``model`` with the ground-truth labels (EOT for Poisson input),
-    normalized like ``batch.x``: a list of E tensors ``[B, C, H, W]``. Cached
-    (:func:`bench.attacks.cache.craft`), so the metrics and the runner's gallery share them."""
-    mean, std = norm_stats(model, data_mean, data_std)
-    spec = _spec(params, is_stochastic(model, batch.x, batch.sample_id, seed))
-    return [craft(model, batch.x, batch.y, batch.sample_id, e, spec, mean, std, seed) for e in params.epsilons]
+    attacked white-box on ``on`` (default: the model the method ran on) with the ground-truth
+    labels (EOT for Poisson input), normalized like ``batch.x``."""
+    attack = _attack_fn(inp, metric)
+    spec = _spec(params)
+    return AttackedInputs(points=tuple(params.epsilons), inputs=tuple(attack(spec, e, on) for e in params.epsilons))
 
 
-def _stability(inp: ScoreInput, params: AttackParams, compare: Compare) -> Scores:
+def _stability(inp: ScoreInput, params: AttackParams, compare: Compare, metric: str) -> Scores:
     """``compare(clean maps, attacked maps)`` per eps: curve ``[B, E]``, values = NaN-mean over eps.
 
-    Per time step when the runner passes one step's maps and a step's ``explain_fn``. The
-    attacked inputs are recorded in the memo for the runner's gallery (``attacked=True``)."""
-    m, key = inp.method_model, inp.method_model_key
-    if m is None:  # a direct call that gives only the probed model: nothing names it in the memo
-        m, key = inp.model, ""
-    if m is None or inp.explain_fn is None:
-        raise BenchError("stability metrics need the method's model and explain_fn")
-    xs = attacked_inputs(m, inp.batch, params, inp.seed, inp.data_mean, inp.data_std)
-    where = attacked_inputs_key(inp, params)
-    if inp.memo is not None and where is not None:
-        inp.memo.put(where, AttackedInputs(points=tuple(params.epsilons), inputs=tuple(xs)))
-    cols = [compare(inp.maps, explain_again(inp, m, key, x_adv)) for x_adv in xs]
+    Per time step when the runner passes one step's maps (``inp.explain`` then returns that
+    step's maps). The attacked inputs come back in ``Scores.attacked``."""
+    require(inp.explain, "explain", metric)
+    adv = attacked_inputs(inp, params, METHOD_MODEL, metric)
+    cols = [compare(inp.maps, inp.explain(x_adv)) for x_adv in adv.inputs]  # type: ignore[misc]
     curve = torch.stack(cols, 1).float()
-    return Scores(values=torch.nanmean(curve, 1), curve=curve, points=tuple(params.epsilons))
+    return Scores(values=torch.nanmean(curve, 1), curve=curve, points=adv.points, attacked=adv)
 
 
 # per_timestep: temporal methods (SAM, SNN Grad-CAM) are also scored step by step, clean step s
 # against attacked step s (the paper's maps over time under attack). attacked: the metric
-# compares maps of :func:`attacked_inputs` and records them in the memo (the runner's
-# clean-vs-attacked gallery shows them).
+# compares maps of :func:`attacked_inputs` and returns them (the clean-vs-attacked gallery).
 _STABLE = dict(category="robustness", output="curve", per_timestep=True, scope="explanation",
                version="1", reference=STABILITY_REF, attacked=True)
 
@@ -238,15 +239,15 @@ _STABLE = dict(category="robustness", output="curve", per_timestep=True, scope="
                   step_figure=True, **_STABLE)
 def stability_spearman(inp: ScoreInput, params: AttackParams) -> Scores:
     """``[B, E]`` in [-1, 1]; NaN where a map is constant (no ranking)."""
-    return _stability(inp, params, spearman)
+    return _stability(inp, params, spearman, "stability_spearman")
 
 
 @METRICS.register(summary="Share of the clean map's top pixels still on top after the attack vs eps",
-                  higher_is_better=True, needs=frozenset({"model", "explainer"}), params=TopkParams,
+                  higher_is_better=True, needs=frozenset({"model", "explainer"}), params=StabilityTopkParams,
                   **_STABLE)
-def stability_topk(inp: ScoreInput, params: TopkParams) -> Scores:
+def stability_topk(inp: ScoreInput, params: StabilityTopkParams) -> Scores:
     """``[B, E]`` in [0, 1]; chance level = ``frac``."""
-    return _stability(inp, params, lambda a, b: st.topk_intersection(a, b, params.frac))
+    return _stability(inp, params, lambda a, b: st.topk_intersection(a, b, params.frac), "stability_topk")
 
 
 @METRICS.register(summary="SSIM of the clean and attacked maps vs eps",
@@ -254,7 +255,7 @@ def stability_topk(inp: ScoreInput, params: TopkParams) -> Scores:
                   step_figure=True, **_STABLE)
 def stability_ssim(inp: ScoreInput, params: AttackParams) -> Scores:
     """``[B, E]``; 1 = identical maps, about 0 for independent maps."""
-    return _stability(inp, params, ssim)
+    return _stability(inp, params, ssim, "stability_ssim")
 
 
 @METRICS.register(summary="Center-of-mass shift between clean and attacked maps (fraction of the diagonal) vs eps",
@@ -262,13 +263,13 @@ def stability_ssim(inp: ScoreInput, params: AttackParams) -> Scores:
                   **_STABLE)
 def stability_com_shift(inp: ScoreInput, params: AttackParams) -> Scores:
     """``[B, E]`` in [0, 1]; NaN where a map is all zero."""
-    return _stability(inp, params, st.com_shift)
+    return _stability(inp, params, st.com_shift, "stability_com_shift")
 
 
 @METRICS.register(summary="Pointing-game hits kept under attack (among samples the clean map hits) vs eps",
                   higher_is_better=True, needs=frozenset({"model", "explainer", "mask"}),
-                  params=PointingParams, **_STABLE)
-def stability_pointing(inp: ScoreInput, params: PointingParams) -> Scores:
+                  params=StabilityPointingParams, **_STABLE)
+def stability_pointing(inp: ScoreInput, params: StabilityPointingParams) -> Scores:
     """``[B, E]``: 1 if the attacked map still hits the mask, NaN where the clean map misses."""
     mask = inp.batch.mask
     if mask is None:
@@ -279,4 +280,4 @@ def stability_pointing(inp: ScoreInput, params: PointingParams) -> Scores:
         hit_clean, hit_adv = pointing_game(a, mask, tol), pointing_game(b, mask, tol)
         return torch.where(hit_clean == 1, hit_adv, torch.full_like(hit_adv, float("nan")))
 
-    return _stability(inp, params, kept)
+    return _stability(inp, params, kept, "stability_pointing")

@@ -20,26 +20,25 @@ Choices (stated, and parameters where they matter):
   ``values`` = mean over stages of the defined per-stage scores (NaN if none); ``curve`` keeps
   every stage (points = number of layers randomized). Lower = the method depends on the model.
 
-Both registered metrics re-run the method on the same randomized models; they share those maps
-through the run's memo (:func:`metrics.base.explain_again`), each stage under its own model key
-(:func:`stage_key`): the cascade randomizes one copy further in place from stage to stage, so
-neither the copy's identity nor the original model's key may name a stage's weights.
+Both registered metrics re-run the method on the same randomized models: each stage is asked for
+as a variant of the method's model (:class:`RandomizedStage`, through ``inp.explain``), which the
+runner builds and explains once per batch for both metrics.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from typing import Literal
 
 import torch
 
-from bench.errors import BenchError
 from bench.registry import METRICS
 from metrics._maps import is_constant
 from metrics._randomize import cascade
 from metrics._ssim import spearman, ssim
-from metrics.base import ScoreInput, Scores, explain_again
+from metrics.base import NoSuchVariant, ScoreInput, Scores, require, variant
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,27 +56,39 @@ class RandomizationParams:
             raise ValueError(f"max_stages must be >= 1, got {self.max_stages}")
 
 
-def stage_key(model_key: str, params: RandomizationParams, seed: int, stage: int) -> str:
-    """The model key of cascade stage ``stage`` of the model named ``model_key``: the stage's
-    weights depend on the trained weights, the seed, the initializer, the neuron option and the
-    stage (not on ``max_stages``: stage s is the same in a longer cascade). "" stays "" (no memo)."""
-    if not model_key:
-        return ""
-    return (f"{model_key}|randomized(weight_init={params.weight_init},"
-            f"randomize_neurons={params.randomize_neurons},seed={seed})|stage={stage}")
+@dataclasses.dataclass(frozen=True)
+class RandomizedStage:
+    """Cascade stage ``stage`` (the top ``stage`` weight layers randomized) of a model: a
+    :class:`~metrics.base.Derivation`. Its weights depend on the trained weights, the seed, the
+    initializer, the neuron option and the stage (not on ``max_stages``: stage s is the same in a
+    longer cascade)."""
+
+    weight_init: str
+    randomize_neurons: bool
+    stage: int
+
+    def build(self, model: torch.nn.Module, x: torch.Tensor, sample_id: torch.Tensor, seed: int) -> torch.nn.Module:
+        for s, randomized in enumerate(cascade(model, x, sample_id, seed=seed, weight_init=self.weight_init,
+                                               randomize_neurons=self.randomize_neurons,
+                                               max_stages=self.stage), 1):
+            if s == self.stage:
+                return randomized
+        raise NoSuchVariant(f"the model has fewer than {self.stage} weight layers to randomize")
 
 
-def randomized_maps(inp: ScoreInput, params: RandomizationParams) -> torch.Tensor:
+def randomized_maps(inp: ScoreInput, params: RandomizationParams, metric: str) -> torch.Tensor:
     """``[S, B, H, W]`` maps of the method re-run after each cascading stage."""
-    if inp.method_model is None or inp.explain_fn is None:
-        raise BenchError("model_randomization needs the method's model and explain_fn")
-    x = inp.batch.x
-    stages = cascade(inp.method_model, x, inp.batch.sample_id, seed=inp.seed,
-                     weight_init=params.weight_init, randomize_neurons=params.randomize_neurons,
-                     max_stages=params.max_stages)
-    # consume each stage before the cascade advances (it mutates the same copy)
-    return torch.stack([explain_again(inp, model, stage_key(inp.method_model_key, params, inp.seed, s), x)
-                        for s, model in enumerate(stages, 1)])
+    require(inp.explain, "explain", metric)
+    maps = []
+    for s in itertools.count(1):
+        if params.max_stages is not None and s > params.max_stages:
+            break
+        stage = variant(RandomizedStage(params.weight_init, params.randomize_neurons, s))
+        try:
+            maps.append(inp.explain(inp.batch.x, stage))  # type: ignore[misc]  # checked by require
+        except NoSuchVariant:
+            break
+    return torch.stack(maps)
 
 
 def _stage_scores(curve: torch.Tensor) -> Scores:
@@ -95,7 +106,7 @@ _META = dict(category="sanity", higher_is_better=False, needs=frozenset({"explai
 @METRICS.register(summary="Cascading randomization: Spearman rank correlation of |maps| per stage",
                   **_META)
 def model_randomization(inp: ScoreInput, params: RandomizationParams) -> Scores:
-    rand = randomized_maps(inp, params)
+    rand = randomized_maps(inp, params, "model_randomization")
     orig = inp.maps.abs()
     curve = torch.stack([spearman(orig, r.abs()) for r in rand], dim=1).to(inp.maps.device)
     return _stage_scores(_nan_rows(curve, is_constant(inp.maps)))
@@ -104,7 +115,7 @@ def model_randomization(inp: ScoreInput, params: RandomizationParams) -> Scores:
 @METRICS.register(summary="Cascading randomization: SSIM between original and randomized maps per stage",
                   **_META)
 def model_randomization_ssim(inp: ScoreInput, params: RandomizationParams) -> Scores:
-    rand = randomized_maps(inp, params)
+    rand = randomized_maps(inp, params, "model_randomization_ssim")
     curve = torch.stack([ssim(inp.maps, r) for r in rand], dim=1).float()
     return _stage_scores(_nan_rows(curve, is_constant(inp.maps)))
 

@@ -3,7 +3,7 @@
 All need per-step masks (``needs = {"step_mask"}``; the runner skips them on static datasets).
 
 - **Per-step localization** (``step_pointing_game``, ``step_energy_pointing_game``,
-  ``step_mask_auroc``): the functions of :mod:`metrics.localization`, with step t's map scored
+  ``step_mask_auroc``): the functions of :mod:`metrics._localization`, with step t's map scored
   against step t's mask (``batch.step_mask[:, t]``). A method without per-step maps has its one
   map scored against every step's mask (the runner broadcasts it), so static baselines get the
   same per-step rows. The time-aggregated row (empty ``timestep``) scores the aggregated map
@@ -36,10 +36,10 @@ import torch
 
 from bench.errors import BenchError
 from bench.registry import METRICS
-from metrics import localization as L
+from metrics import _localization as L
 from metrics._maps import descending_rank
 from metrics.base import ScoreInput, Scores
-from metrics.localization_metrics import PointingParams
+from metrics.localization import PointingParams
 
 NAN = float("nan")
 _NEEDS = frozenset({"step_mask"})
@@ -62,7 +62,7 @@ def step_region(inp: ScoreInput) -> torch.Tensor:
                   category="localization", higher_is_better=True, needs=_NEEDS, output="scalar",
                   per_timestep=True, scope="explanation", version="1",
                   reference="Zhang et al. 2018, IJCV; per-step masks: this benchmark",
-                  params=PointingParams)
+                  params=PointingParams, over_time="step")
 def step_pointing_game(inp: ScoreInput, params: PointingParams) -> Scores:
     if params.region != "mask":
         raise BenchError("step_pointing_game scores against the step masks (region 'mask' only)")
@@ -75,7 +75,7 @@ def step_pointing_game(inp: ScoreInput, params: PointingParams) -> Scores:
 @METRICS.register(summary="Share of each step's map mass inside that step's mask",
                   category="localization", higher_is_better=True, needs=_NEEDS, output="scalar",
                   per_timestep=True, scope="explanation", version="1",
-                  reference="Wang et al. 2020, Score-CAM; per-step masks: this benchmark")
+                  reference="Wang et al. 2020, Score-CAM; per-step masks: this benchmark", over_time="step")
 def step_energy_pointing_game(inp: ScoreInput, params: None) -> Scores:
     return Scores(values=L.energy_pointing_game(inp.maps, step_region(inp).to(inp.maps.device)))
 
@@ -83,7 +83,7 @@ def step_energy_pointing_game(inp: ScoreInput, params: None) -> Scores:
 @METRICS.register(summary="ROC-AUC of each step's map as a detector of that step's object pixels",
                   category="localization", higher_is_better=True, needs=_NEEDS, output="scalar",
                   per_timestep=True, scope="explanation", version="1",
-                  reference="Fawcett 2006; per-step masks: this benchmark")
+                  reference="Fawcett 2006; per-step masks: this benchmark", over_time="step")
 def step_mask_auroc(inp: ScoreInput, params: None) -> Scores:
     return Scores(values=L.mask_auroc(inp.maps, step_region(inp).to(inp.maps.device)))
 
@@ -173,7 +173,7 @@ def _track(inp: ScoreInput) -> torch.Tensor:
 @METRICS.register(summary="Delay (steps) at which the maps' centre of mass best follows the object (NaN: ignores time)",
                   category="temporal", higher_is_better=False, needs=_NEEDS, output="curve",
                   per_timestep=False, scope="explanation", version="1",
-                  reference="this benchmark (minimum path distance over lags)", params=TrackingParams)
+                  reference="this benchmark (minimum path distance over lags)", params=TrackingParams, over_time="lag")
 def tracking_lag(inp: ScoreInput, params: TrackingParams) -> Scores:
     lag, _, dist, lags = tracking(inp.steps, inp.maps, _track(inp), params.max_lag, params.still_px)
     return Scores(values=lag, curve=dist, points=tuple(float(v) for v in lags))
@@ -182,7 +182,7 @@ def tracking_lag(inp: ScoreInput, params: TrackingParams) -> Scores:
 @METRICS.register(summary="Distance (px) between the maps' centre of mass and the object at the best lag",
                   category="temporal", higher_is_better=False, needs=_NEEDS, output="scalar",
                   per_timestep=False, scope="explanation", version="1",
-                  reference="this benchmark (minimum path distance over lags)", params=TrackingParams)
+                  reference="this benchmark (minimum path distance over lags)", params=TrackingParams, over_time="residual")
 def tracking_residual(inp: ScoreInput, params: TrackingParams) -> Scores:
     _, residual, _, _ = tracking(inp.steps, inp.maps, _track(inp), params.max_lag, params.still_px)
     return Scores(values=residual)
@@ -233,7 +233,7 @@ def _deletion_drop(inp: ScoreInput, params: StepDeletionParams, only_step: bool)
                   category="faithfulness", higher_is_better=True, needs=frozenset({"step_mask", "model"}),
                   output="scalar", per_timestep=True, scope="explanation", version="1",
                   reference="this benchmark (deletion, Petsiuk et al. 2018, restricted to one step)",
-                  params=StepDeletionParams)
+                  params=StepDeletionParams, over_time="step")
 def step_deletion(inp: ScoreInput, params: StepDeletionParams) -> Scores:
     return _deletion_drop(inp, params, only_step=True)
 

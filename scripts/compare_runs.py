@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import sys
 
-import pandas as pd
-
-from bench.results import read_results
+from bench.store.results import read_results
 
 KEYS = ["sample_id", "model", "method", "method_model", "metric", "timestep", "point"]
 

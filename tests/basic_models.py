@@ -104,7 +104,7 @@ def tiny_card(kind: str) -> ModelCard:
     return ModelCard(name="tiny_ann", kind="ann", twin="tiny_snn", **common)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tiny_vgg(kind: str) -> VGG:
     """A vgg5 on 16x16 inputs (``"snn"`` or ``"ann"``), seed 0, weights x4 so every layer spikes.
     Cached: one instance per kind for the whole session, so tests must leave it unchanged."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from basic_models import make_fire, tiny_vgg
 
 import bench.models as models
-from basic_models import make_fire, tiny_vgg
 from bench.models.arch import VGG
 
 

@@ -95,9 +95,8 @@ class JellyVGG5(nn.Module):
 
     def __init__(self, neuron: str = "if", step_mode: str = "m"):
         super().__init__()
-        from spikingjelly.activation_based import functional, layer
+        from spikingjelly.activation_based import functional, layer, surrogate
         from spikingjelly.activation_based import neuron as sj
-        from spikingjelly.activation_based import surrogate
 
         _convs(self, layer.Conv2d)
         p = NEURONS[neuron]

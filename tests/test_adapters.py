@@ -12,12 +12,12 @@ import re
 import textwrap
 from pathlib import Path
 
+import foreign_vgg5
 import pytest
 import torch
+from basic_models import SNNTORCH_USER_FILE, make_fire
 from torch import nn
 
-import foreign_vgg5
-from basic_models import SNNTORCH_USER_FILE, make_fire
 from bench.adapters import UserModelSpec, adapt
 from bench.cli import main as cli_main
 from bench.errors import BenchError
@@ -347,7 +347,7 @@ needs_sj = pytest.mark.skipif(not _importable("spikingjelly.activation_based.fun
 SN = ["sn1", "sn2", "sn3", "sn4"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _shapes16(n: int = 3) -> tuple[torch.Tensor, torch.Tensor, tuple]:
     """The first ``n`` shapes test samples at 16x16: normalized images ``[n, 3, 16, 16]``, labels, (mean, std)."""
     from bench.data import get_dataset
@@ -358,7 +358,7 @@ def _shapes16(n: int = 3) -> tuple[torch.Tensor, torch.Tensor, tuple]:
     return x, torch.tensor([ds[i].label for i in range(n)]), (tuple(ds.mean), tuple(ds.std))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _our_vgg5(neuron: str):
     """Our vgg5 SNN of foreign_vgg5's card, seed 0, weights x4 so that all four layers spike."""
     from bench.models import build_model

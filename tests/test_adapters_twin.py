@@ -2,7 +2,7 @@
 
 ``ann_*`` methods run on the probed SNN's twin and the transfer attack
 (``attack_success_transfer``) crafts its inputs on it. An adapted model names no twin, so the
-plan (bench/plan.py) skips both for it -- each with a reason in ``run.json`` (``skipped``) and
+plan (bench/pipeline/plan.py) skips both for it -- each with a reason in ``run.json`` (``skipped``) and
 in the run's summary -- and runs the rest of the suite, instead of failing half-way through
 the run (as the transfer attack did). A transfer ``source`` naming a model is used as given;
 an unknown one is refused before any work."""
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from basic_models import SNNTORCH_USER_FILE
+
 from bench.cli import main as cli
 from bench.errors import BenchError
-from bench.plan import make_plan
+from bench.pipeline.plan import make_plan
 from bench.suite import load_suite
 
 pytest.importorskip("snntorch")

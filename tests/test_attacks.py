@@ -5,11 +5,10 @@ import functools
 import pytest
 import torch
 import torch.nn.functional as F
+from basic_models import PixelLinear
 from captum.robust import FGSM, PGD
 from torch import nn
 
-from basic_models import PixelLinear
-from bench.attacks import cache
 from bench.attacks.core import AttackSpec, attack, eot_seeds, eps_to_normalized, loss_grad, predict
 from bench.data.base import denormalize, normalize
 from bench.errors import BenchError
@@ -130,19 +129,29 @@ def test_pgd_lowers_accuracy_of_linear_model():
     assert (predict(model, adv, ids) == y).float().mean() < 0.5
 
 
-def test_cache_shares_and_separates():
-    cache.clear_cache()
+def test_the_memo_shares_attacks_by_content():
+    """Adversarial batches live in the run's memo, keyed by the model's weights, the attack, the
+    budget and the batch (never by object identity); they outlive the per-batch entries."""
+    from bench.data.base import Batch
+    from bench.pipeline.memo import Memo
+    from bench.pipeline.services import direct_services
+    from metrics.base import PROBED
+
     model, (x, y, ids) = Linear(), data()
-    spec = AttackSpec(steps=2)
-    a = cache.craft(model, x, y, ids, 2 / 255, spec, MEAN, STD)
-    b = cache.craft(model, x, y, ids, 2 / 255, spec, MEAN, STD)
-    assert torch.equal(a, b) and cache.cache_size() == 1
-    cache.craft(model, x, y, ids, 1 / 255, spec, MEAN, STD)
-    other = Linear(seed=1)  # a live model: entries of a freed model vanish with it
-    cache.craft(other, x, y, ids, 2 / 255, spec, MEAN, STD)
-    assert cache.cache_size() == 3
-    cache.clear_cache()
-    assert cache.cache_size() == 0
+    b, memo, spec = Batch(x=x, y=y, sample_id=ids), Memo(), AttackSpec(steps=2)
+    attacks = lambda m: direct_services(b, model=m, data_mean=MEAN, data_std=STD, memo=memo)
+    n_attacks = lambda: sum(k[0] == "attack" for k in memo.keys())
+    a = attacks(model).attack(spec, 2 / 255, PROBED)
+    again = attacks(model).attack(spec, 2 / 255, PROBED)
+    assert torch.equal(a, again) and n_attacks() == 1
+    assert torch.equal(attacks(Linear()).attack(spec, 2 / 255, PROBED), a) and n_attacks() == 1  # same weights
+    attacks(model).attack(spec, 1 / 255, PROBED)
+    attacks(Linear(seed=1)).attack(spec, 2 / 255, PROBED)  # other weights: another entry
+    assert n_attacks() == 3
+    memo.clear()  # the per-batch entries go, the adversarial batches stay
+    assert n_attacks() == 3
+    memo.clear_all()
+    assert n_attacks() == 0
 
 
 @pytest.mark.slow

@@ -26,8 +26,8 @@ def test_ls_markdown_table(capsys):
 
 def test_filter_without_match_says_so(capsys):
     assert main(["ls", "methods", "--where", "model_kind=nothing"]) == 0
-    assert capsys.readouterr().out == "no methods match model_kind='nothing' (of %d; see `snnxai ls methods`)\n" % \
-        len(REGISTRIES["methods"].names())
+    n = len(REGISTRIES["methods"].names())
+    assert capsys.readouterr().out == f"no methods match model_kind='nothing' (of {n}; see `snnxai ls methods`)\n"
 
 
 def test_filter_on_an_unknown_field_is_an_error(capsys):

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
-import bench.run as run_mod
+import bench.pipeline.cells as cells_mod
+import bench.pipeline.run as run_mod
 from bench.cli import main as cli
 from bench.compare import MODELS_FAMILY, compare_runs, first_difference
 from bench.errors import BenchError, ConfigError
-from bench.plan import CellFilter, make_plan
+from bench.pipeline.plan import CellFilter, make_plan
+from bench.pipeline.run import run_suite
 from bench.registry import METHODS
-from bench.run import run_suite
 from bench.suite import load_suite
 
 N = 8   # samples: the exact Wilcoxon test separates 8 same-signed differences (p = 1/128)
@@ -118,18 +120,18 @@ def submission(new_methods, suite_file, cache, reference, tmp_path_factory):
     """The new methods' cells only, against the reference (``center`` is named too: the
     reference holds it, so it is not recomputed). Records which cells the runner computed."""
     computed = []
-    real = run_mod.run_cell
+    real = cells_mod.run_cell
 
     def record(ctx):
         computed.append((ctx.cell.model, ctx.cell.method))
         return real(ctx)
 
-    run_mod.run_cell = record
+    cells_mod.run_cell = record
     try:
         out = run_suite(tiny(suite_file, cache), out=tmp_path_factory.mktemp("sub") / "run", progress=False,
                         report=False, only=CellFilter(methods=(*NEW, "center")), reference=reference)
     finally:
-        run_mod.run_cell = real
+        cells_mod.run_cell = real
     return out, computed
 
 
@@ -293,3 +295,49 @@ def test_compare_refuses_incompatible_runs(change, submission, reference, tmp_pa
 def test_identical_runs_have_no_difference(reference):
     run = json.loads((reference / "run.json").read_text())
     assert first_difference(run, run) is None
+
+
+# -- issue 28: a reference whose results cannot be checked is named on every output ----------
+def test_a_reference_without_integrity_is_named_unchecked_everywhere(submission, reference, tmp_path, capsys):
+    import shutil
+
+    ref = tmp_path / "ref"
+    shutil.copytree(reference, ref, ignore=shutil.ignore_patterns("cells", "examples", "report"))
+    run = json.loads((ref / "run.json").read_text())
+    del run["integrity"]                               # what a hand-edited reference looks like
+    (ref / "run.json").write_text(json.dumps(run))
+    out = tmp_path / "cmp"
+    assert cli(["compare", str(submission[0]), "--against", str(ref), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {ref} has no integrity record" in err
+    assert f"**Unchecked:** {ref} has no integrity record" in (out / "compare.md").read_text()
+    assert "Unchecked:</b>" in (out / "compare.html").read_text()
+    p = pd.read_csv(out / "placement.csv", keep_default_na=False)
+    assert (p["unchecked"].str.contains("no integrity record")).all()
+    # the checked reference: no such line anywhere
+    out2 = tmp_path / "cmp2"
+    assert cli(["compare", str(submission[0]), "--against", str(reference), "--out", str(out2)]) == 0
+    assert "Unchecked" not in (out2 / "compare.md").read_text()
+    assert (pd.read_csv(out2 / "placement.csv", keep_default_na=False)["unchecked"] == "").all()
+
+
+def test_committed_references_carry_integrity():
+    root = Path(__file__).parent.parent / "results"
+    for p in [root / "leaderboard" / "run.json", root / "default" / "run.json"]:
+        assert isinstance(json.loads(p.read_text()).get("integrity"), dict), p
+
+
+def test_dry_run_honours_the_reference(suite_file, cache, reference, tmp_path, capsys):
+    base = ["run", str(suite_file), "--set", f'run.cache_dir="{cache}"', "--dry-run"]
+    assert cli([*base, "--reference", str(tmp_path / "nothere")]) == 2
+    assert "not a finished run directory" in capsys.readouterr().err
+    assert cli([*base, "--only", "method=center", "--reference", str(reference)]) == 2
+    assert "already in reference" in capsys.readouterr().err
+    assert cli([*base, "--only", "method=center", "--reference", str(reference), "--set", 'version="2"']) == 2
+    assert "suite_version" in capsys.readouterr().err     # the real reason, not "nothing to compute"
+    assert cli([*base, "--set", "run.seed=5", "--only", "method=sparseness_baseline_x", "--reference",
+                str(reference)]) == 2                        # an unknown method: did you mean
+    capsys.readouterr()
+    assert cli([*base, "--only", "model=vgg5_ann", "--reference", str(reference)]) == 0
+    out = capsys.readouterr().out
+    assert "taken from reference" in out and not (tmp_path / "x").exists()

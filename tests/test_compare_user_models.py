@@ -19,14 +19,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
 from basic_models import SNNTORCH_USER_FILE
+
 from bench.cli import main as cli
 from bench.compare import first_difference
-from bench.plan import CellFilter, make_plan
+from bench.pipeline.plan import CellFilter, make_plan
+from bench.pipeline.run import run_suite
+from bench.pipeline.shard import Shard
 from bench.registry import METHODS
-from bench.run import run_suite
-from bench.shard import Shard
 from bench.suite import load_suite
 
 pytest.importorskip("snntorch")

@@ -5,8 +5,7 @@ from typing import Literal
 
 import pytest
 
-from bench.config import (apply_overrides, build_dataclass, canonical_json, config_hash,
-                          load_toml, parse_override)
+from bench.config import apply_overrides, build_dataclass, canonical_json, config_hash, load_toml, parse_override
 from bench.errors import ConfigError
 
 

@@ -3,6 +3,7 @@ CIFAR-10 pickles, a Tiny-ImageNet tree with box files, an image folder with a bo
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import numpy as np
@@ -232,5 +233,5 @@ def test_imagefolder_errors(tmp_path, folder_root):
 
 def test_folder_datasets_registered():
     for name, boxes in (("cifar10", False), ("tinyimagenet", True), ("imagefolder", True)):
-        meta = DATASETS.get(name).meta
+        meta = dataclasses.asdict(DATASETS.get(name).spec)
         assert meta["source"] == "folder" and meta["boxes"] is boxes and meta["masks"] is False

@@ -8,6 +8,7 @@ Tests name the layout explicitly, so they keep testing the same data when the de
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 
@@ -110,7 +111,7 @@ def test_capsule_and_mask_to_box():
 
 def test_registered_with_metadata():
     for name in ("shapes", "shapes_pair"):
-        meta = DATASETS.get(name).meta
+        meta = dataclasses.asdict(DATASETS.get(name).spec)
         assert meta["masks"] and meta["boxes"] and meta["source"] == "embedded"
 
 

@@ -13,8 +13,8 @@ import functools
 
 import pytest
 import torch
-
 from basic_models import SmallConvNet
+
 from bench.errors import BenchError
 from bench.models.card import TrainParams
 from bench.models.distributed import fit_ddp, per_rank_batch

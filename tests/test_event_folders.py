@@ -18,7 +18,7 @@ from bench.cli import main
 from bench.data import get_dataset
 from bench.data.base import load_batch
 from bench.errors import BenchError
-from bench.plan import metric_skip_reason
+from bench.pipeline.plan import metric_skip_reason
 from bench.registry import DATASETS, METRICS
 
 #: nmnist reads through tonic (the events extra); dvs_gesture and the install message need no tonic
@@ -111,7 +111,7 @@ def test_nmnist_test_split_and_registry_lookup(nmnist_root):
     assert torch.equal(ds[0].image, frames(8, 32, (0, 0, 29, 28), (4, 1, 28, 29)))
     b = load_batch(ds, [0])  # mean 0 / std 1: the model input is the event tensor itself
     assert torch.equal(b.x[0], ds[0].image) and b.mask is None
-    assert DATASETS.get("nmnist").meta["source"] == "folder"
+    assert DATASETS.get("nmnist").spec.source == "folder"
 
 
 @needs_tonic

@@ -14,12 +14,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from basic_models import SNNTORCH_USER_FILE
 
 from bench.cli import main as cli_main
 from bench.errors import BenchError
-from basic_models import SNNTORCH_USER_FILE
-from bench.executors import EXECUTORS, make_executor
-from bench.executors.local import LocalExecutor
+from bench.pipeline.executors import EXECUTORS, make_executor
+from bench.pipeline.executors.local import LocalExecutor
 
 USER_FILE = SNNTORCH_USER_FILE
 
@@ -75,7 +75,7 @@ def user_suite(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local_run(user_suite, tmp_path_factory):
-    from bench.run import run_suite
+    from bench.pipeline.run import run_suite
 
     return run_suite(user_suite, out=tmp_path_factory.mktemp("local") / "run", progress=False, report=False)
 
@@ -91,7 +91,7 @@ def ray_local():
 def die_once(die_dir: Path, plan, data, cell):
     """A cell task whose worker process dies the first time it runs each cell (a killed
     worker; ``die_dir`` remembers); the retry computes the cell normally."""
-    from bench.executors.ray_executor import compute_cell
+    from bench.pipeline.executors.ray_executor import compute_cell
 
     marker = die_dir / f"{cell.model}-{cell.method or 'scope'}"
     if not marker.exists():
@@ -102,8 +102,8 @@ def die_once(die_dir: Path, plan, data, cell):
 
 @pytest.mark.slow
 def test_ray_results_are_the_local_bytes(user_suite, local_run, ray_local, tmp_path):
-    from bench.executors.ray_executor import RayExecutor
-    from bench.run import run_suite
+    from bench.pipeline.executors.ray_executor import RayExecutor
+    from bench.pipeline.run import run_suite
 
     out = run_suite(user_suite, out=tmp_path / "ray", progress=False, report=False,
                     executor=RayExecutor(cpus_per_cell=1))
@@ -118,8 +118,8 @@ def test_ray_retries_a_killed_worker_and_resumes(user_suite, local_run, ray_loca
     one cell file is removed: a resumed run recomputes that cell only."""
     from ray import cloudpickle
 
-    from bench.executors.ray_executor import RayExecutor
-    from bench.run import run_suite
+    from bench.pipeline.executors.ray_executor import RayExecutor
+    from bench.pipeline.run import run_suite
 
     die_dir = tmp_path / "die"
     die_dir.mkdir()

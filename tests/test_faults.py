@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_report import run_json, synthetic_rows
 
 from bench.cli import main as cli
-from bench.results import write_results
-from test_report import run_json, synthetic_rows
+from bench.store.results import write_results
 
 # -- the catalogue ----------------------------------------------------------------------------
 # Tokens in the argv: W = the workspace, OUT = a fresh folder in it (never created by a case),
@@ -103,7 +103,31 @@ MERGE_COMPARE_CASES = [
     ["compare", "RUN", "--against", "RUN", "--out", "FILE"],
     ["repro", "kim2021", "--limit", "0"], ["repro", "kim2021", "--limit", "-1"],
 ]
-CASES = RUN_CASES + LS_CASES + TRAIN_CASES + PERF_CASES + EXPLAIN_CASES + REPORT_CASES + MERGE_COMPARE_CASES
+# issue 28: each case of the probe that was a traceback, a silent result or a partial output
+ISSUE28_CASES = [
+    [*RUN, "--adapter", "plain"],                                   # --adapter without --model
+    ["explain", "--model", "vgg5_snn_t8", "--sample", "0", "--adapter", "plain", *FIG],
+    [*RUN, "--executor", "ray", "--address", "127.0.0.1:notaport"],
+    [*RUN, "--executor", "ray", "--address", ""],
+    [*RUN, "--executor", "ray", "--address", "127.0.0.1:1"],          # nothing listens: no endless retry
+    [*RUN, "--executor", "ray", "--address", "127.0.0.1:99999"],
+    ["compare", "RUN", "--against", "W/run_json_nodataset"], ["compare", "W/run_json_nodataset", "--against", "RUN"],
+    ["compare", "RUN", "--against", "W/run_json_list"],
+    [*RUN, "--reference", "W/run_json_nodataset"], [*RUN, "--reference", "W/run_json_list"],
+    [*RUN, "--dry-run", "--reference", "W/nothere"], [*RUN, "--dry-run", "--reference", "W/run_json_nodataset"],
+    [*RUN, "--dry-run", "--reference", "RUN"],                        # incomparable: refused like the run
+    ["repro", "kim2021", "--only", "nosuch", "--pages-only", "--out", "OUT"],
+    ["repro", "kim2021", "--only", "layers", "--only", "nosuch", "--out", "OUT"],
+    ["repro", "kim2021", "--results", "FILE", "--pages-only", "--out", "OUT"],
+    ["repro", "kim2021", "--results", "FILE", "--out", "OUT"],
+    ["repro", "kim2021", "--results", "W/nothere", "--pages-only", "--out", "OUT"],
+    ["repro", "kim2021", "--pages-only", "--results", "W/repro_gz_damaged", "--out", "OUT"],
+    ["merge", "W/shard_run_json_cut", "--out", "OUT"],              # nothing written before the cut file is found
+    ["run", "smoke", "--out", "W/dangling", "--quiet"],                # a dangling symlink
+    ["report", "RUN", "--out", "W/dangling"],
+    [*RUN, "--checkpoint", "W/nothere.pt"], [*RUN, "--checkpoint", "FILE"],   # refused before the manifest
+]
+CASES = RUN_CASES + ISSUE28_CASES + LS_CASES + TRAIN_CASES + PERF_CASES + EXPLAIN_CASES + REPORT_CASES + MERGE_COMPARE_CASES
 
 
 def _write_run(d: Path) -> Path:
@@ -138,13 +162,33 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     blob = gzip.compress((gz / "results.csv").read_bytes())
     (gz / "results.csv.gz").write_bytes(blob[: len(blob) // 2])
     (gz / "results.csv").unlink()
+    nod = _write_run(w / "run_json_nodataset")
+    (nod / "run.json").write_text(json.dumps({k: v for k, v in run_json().items() if k != "dataset"}))
+    shard = _write_run(w / "shard_run_json_cut")
+    (shard / "manifest.json").write_text(json.dumps(
+        {"run_id": "x", "shard": {"index": 1, "count": 1}, "cells": [], "models": [], "positions": [],
+         "sample_ids": [], "skipped_cells": [], "skipped_metrics": [], "config": {"run": {"examples": 0}}}))
+    (shard / "run.json").write_bytes((shard / "run.json").read_bytes()[:40])
+    (shard / "results.csv").unlink()
+    rg = w / "repro_gz_damaged" / "layers"
+    _write_run(rg)
+    blob = (rg / "results.csv").read_bytes()
+    (rg / "results.csv.gz").write_bytes(gzip.compress(blob.replace(b"0.", b"1.", 1)))  # valid gzip, one digit
+    (rg / "results.csv").unlink()
+    run = json.loads((rg / "run.json").read_text())   # a record of the original bytes: the edit is caught
+    from bench.store import bytes_digest
+    from bench.store.results import count_rows
+    run["integrity"] = {"format": 1, "results": {"file": "results.csv.gz", "rows": count_rows(blob),
+                                                 "sha256": bytes_digest(blob)}, "cells": [], "examples": {}}
+    (rg / "run.json").write_text(json.dumps(run))
+    (w / "dangling").symlink_to(w / "no_such_target")
     (_write_run(w / "manifest_only") / "manifest.json").write_text("{}")
     (_write_run(w / "manifest_garbage") / "manifest.json").write_text("{not json")
     return w
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+    return {str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob("*")}
 
 
 def _argv(case: list[str], w: Path) -> list[str]:
@@ -206,8 +250,8 @@ def test_train_split_samples_do_not_depend_on_n_test():
 
 
 def test_n_test_keeps_the_zoo_and_other_data_needs_train_missing():
-    from bench.plan import make_plan
-    from bench.runtime import untrained_models
+    from bench.pipeline.plan import make_plan
+    from bench.pipeline.runtime import untrained_models
     from bench.suite import load_suite
 
     plan = make_plan(load_suite("smoke", ["data.params.n_test=10", "run.n_samples=4"]))
@@ -326,3 +370,146 @@ def test_corrupt_image_in_a_folder_is_named(tmp_path):
     ds = get_dataset("imagefolder", "test", {"root": str(tmp_path), "image_size": 16})
     with pytest.raises(BenchError, match=r"cannot read image .*x\.png"):
         ds[0]
+
+
+# -- issue 28: silent wrong results and messages, one test each ---------------------------------
+def test_report_out_keeps_the_users_own_files(tmp_path, capsys):
+    run = _write_run(tmp_path / "RUN")
+    out = tmp_path / "mine"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "holiday.png").write_bytes(b"my photo")
+    (out / "temporal_steps.csv").write_text("my table\n")
+    assert cli(["report", str(run), "--out", str(out), "--quiet"]) == 0
+    assert (out / "figures" / "holiday.png").read_bytes() == b"my photo"
+    assert (out / "temporal_steps.csv").read_text() == "my table\n"
+    # what a build wrote and a later build does not write is removed: it is the report's own
+    listed = json.loads((out / ".report-files.json").read_text())["files"]
+    assert "leaderboard.md" in listed and "figures/holiday.png" not in listed
+    stale = out / "figures" / "stale_fig.png"
+    stale.write_bytes(b"x")
+    (out / ".report-files.json").write_text(json.dumps({"files": [*listed, "figures/stale_fig.png"]}))
+    assert cli(["report", str(run), "--out", str(out), "--quiet"]) == 0
+    assert not stale.exists() and (out / "figures" / "holiday.png").exists()
+    capsys.readouterr()
+
+
+def test_a_report_that_fails_half_way_leaves_the_earlier_one_whole(tmp_path, monkeypatch, capsys):
+    """A full disk half-way through a rebuild: the earlier report stays as it was, byte for byte,
+    and no partial folder is left (the build writes into a staging folder, then renames)."""
+    import bench.report as report
+
+    run = _write_run(tmp_path / "RUN")
+    out = tmp_path / "REP"
+    assert cli(["report", str(run), "--out", str(out), "--quiet"]) == 0
+    rows = synthetic_rows()
+    write_results(rows.assign(value=rows["value"] / 2), run / "results.csv")  # a rebuild writes other bytes
+    (run / "run.json").write_text(json.dumps(run_json()))
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    real, calls = report.write_atomic, []
+
+    def full_after_three(path, data):
+        calls.append(path)
+        if len(calls) > 3:
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(report, "write_atomic", full_after_three)
+    assert cli(["report", str(run), "--out", str(out), "--quiet"]) != 0
+    after = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before and len(calls) == 4
+    capsys.readouterr()
+
+
+def test_empty_nmnist_recording_is_refused(tmp_path):
+    pytest.importorskip("tonic")
+    from bench.data import get_dataset
+    from bench.errors import BenchError
+
+    (tmp_path / "Test" / "4").mkdir(parents=True)
+    (tmp_path / "Test" / "4" / "00001.bin").write_bytes(b"")
+    with pytest.raises(BenchError, match=r"00001\.bin is empty \(0 bytes\)"):
+        get_dataset("nmnist", "test", {"root": str(tmp_path)})
+
+
+def test_recording_without_events_is_never_scored_as_zeros(tmp_path):
+    import numpy as np
+
+    from bench.data._events import EventDataset, Recording, Sensor, events_of
+    from bench.errors import BenchError
+
+    none = np.zeros(0, np.int64)
+    ds = EventDataset("ev", "test", type("P", (), {"steps": 2, "image_size": 8})(), tmp_path,
+                      Sensor(8, 8, lambda p: events_of(none, none, none, none)),
+                      [Recording(tmp_path / "x.bin", 0)], ("a",))
+    with pytest.raises(BenchError, match="holds no events"):
+        ds[0]
+
+
+def test_repro_pages_name_the_given_results_folder(tmp_path, capsys):
+    res, out = tmp_path / "myres", tmp_path / "pages"
+    res.mkdir()
+    assert cli(["repro", "kim2021", "--pages-only", "--results", str(res), "--out", str(out)]) == 0
+    text = (out / "layers.md").read_text() if (out / "layers.md").exists() else \
+        "".join(p.read_text() for p in out.glob("*.md"))
+    assert str(res / "layers") in text and "results/kim2021/layers" not in text
+    capsys.readouterr()
+
+
+def test_damage_hint_names_the_folder_the_run_is_in_now(tmp_path):
+    from bench.store.results import command_here, rebuild_hint
+
+    moved = tmp_path / "moved"
+    (moved / "cells").mkdir(parents=True)
+    hint = rebuild_hint(moved, {"command": "snnxai run smoke --out runs/old --limit 4"})
+    assert f"snnxai run smoke --out {moved} --limit 4" in hint and "runs/old" not in hint
+    assert command_here(moved, "snnxai run smoke") == f"snnxai run smoke --out {moved}"
+    assert command_here(moved, "snnxai merge a b --out c") == "snnxai merge a b --out c"
+
+
+def test_version_mismatch_is_named_before_nothing_to_compute(tmp_path, capsys):
+    ref = Path(__file__).parent.parent / "results" / "leaderboard"
+    assert cli(["run", "leaderboard", "--only", "method=sam", "--reference", str(ref), "--set", 'version="99"',
+                "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "suite_version" in err and "nothing to compute" not in err and not (tmp_path / "o").exists()
+
+
+def test_an_unwritable_heatmap_cache_warns_once_and_runs_uncached(tmp_path):
+    import warnings
+
+    from bench.store.heatcache import HeatmapCache
+
+    (tmp_path / "file").write_text("x")           # a cache root below a file: every write fails
+    cache = HeatmapCache(tmp_path / "file" / "heatmaps")
+    cache.optional = True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cache.put("ab" * 32, torch.zeros(2))
+        cache.put("cd" * 32, torch.zeros(2))
+    assert len(caught) == 1 and "running uncached" in str(caught[0].message)
+    assert cache.get("ab" * 32) is None
+
+
+def test_a_failed_write_names_its_file(tmp_path, monkeypatch):
+    from bench import store
+
+    real = os.fdopen
+
+    class Full:
+        def __init__(self, fd, mode):
+            self.f = real(fd, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            self.f.close()
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store.os, "fdopen", Full)
+    with pytest.raises(OSError) as exc:
+        store.write_atomic(tmp_path / "report.html", "x")
+    assert exc.value.filename == str(tmp_path / "report.html")
+    assert list(tmp_path.iterdir()) == []           # the temporary file is gone too

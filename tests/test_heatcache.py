@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.heatcache import HeatmapCache
 from bench.store import state_digest, tensor_digest
+from bench.store.heatcache import HeatmapCache
 
 
 def test_round_trip_and_counters(tmp_path) -> None:

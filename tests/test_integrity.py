@@ -24,18 +24,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from basic_models import tiny_batch, tiny_vgg
-from bench.attacks import cache as adv_cache
+from test_report import run_json, synthetic_rows
+
 from bench.attacks.core import AttackSpec
 from bench.cli import main as cli
 from bench.errors import BenchError
 from bench.explain import explain_batch
-from bench.heatcache import MAX_NOTES, HeatmapCache
-from bench.results import ALL_COLUMNS, read_results, write_results
-from bench import rundir
-from bench.store import arrays_digest
-from test_report import run_json, synthetic_rows
+from bench.store import arrays_digest, rundir
+from bench.store.heatcache import MAX_NOTES, HeatmapCache
+from bench.store.results import read_results, write_results
 
 
 def cut_rows(path, keep: int) -> None:
@@ -89,16 +87,19 @@ def test_a_damaged_cache_is_told_by_name_a_few_times_then_counted(tmp_path, caps
 
 
 def test_an_adversarial_batch_changed_in_memory_is_recrafted(capsys):
-    adv_cache.clear_cache()
-    ann, b = tiny_vgg("ann"), tiny_batch(2)
-    spec, args = AttackSpec(kind="fgsm", steps=1), (0.1, (0.5,) * 3, (0.5,) * 3)
-    craft = lambda: adv_cache.craft(ann, b.x, b.y, b.sample_id, args[0], spec, args[1], args[2])
+    from bench.pipeline.memo import Memo
+    from bench.pipeline.services import direct_services
+    from metrics.base import PROBED
+
+    ann, b, memo = tiny_vgg("ann"), tiny_batch(2), Memo()
+    spec = AttackSpec(kind="fgsm", steps=1)
+    craft = lambda: direct_services(b, model=ann, data_mean=(0.5,) * 3, data_std=(0.5,) * 3,
+                                    memo=memo).attack(spec, 0.1, PROBED)
     first = craft()
-    ((stored, _),) = adv_cache._CACHE[ann].values()
-    stored.add_(1.0)                                 # damage the cached copy in place
+    ((stored, _),) = memo._kept.values()
+    stored.add_(1.0)                                 # damage the kept copy in place
     assert torch.equal(craft(), first)               # re-crafted, not the damaged copy
-    assert "note: damaged cached adversarial batch (fgsm" in capsys.readouterr().err
-    adv_cache.clear_cache()
+    assert "note: damaged memo entry (attack" in capsys.readouterr().err
 
 
 # -- (b) cells and results cut at a row boundary ------------------------------------------------
@@ -146,7 +147,8 @@ def test_a_cell_cut_at_a_row_boundary_is_not_done_on_resume(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"note: damaged cell {csv} (holds {n // 2} rows, its record {n}" in err
     assert rundir.cell_done(d, "snn", "mid")        # the others are kept
-    with pytest.raises(BenchError, match=r"damaged cell .*good\.csv.*re-run `snnxai run syn --out RUN`"):
+    # the recorded command, with --out naming the folder the run is in now (issue 28)
+    with pytest.raises(BenchError, match=rf"damaged cell .*good\.csv.*re-run `snnxai run syn --out {d}`"):
         rundir.collect([d])                          # assembly and merge refuse it
 
 
@@ -194,7 +196,7 @@ def test_results_cut_at_a_row_boundary_is_an_error_for_report(tmp_path, capsys):
     assert cli(["report", str(d)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"error: {d / 'results.csv'} is damaged")
-    assert "re-run `snnxai run syn --out RUN`" in err and "--force" in err
+    assert f"re-run `snnxai run syn --out {d}`" in err and "--force" in err
     assert not (d / "report").exists()               # nothing written
 
 
@@ -248,7 +250,7 @@ def test_compare_refuses_a_damaged_run(tmp_path, monkeypatch):
 # -- end to end on the smoke suite ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    from bench.run import run_suite
+    from bench.pipeline.run import run_suite
     from bench.suite import load_suite
 
     cache = tmp_path_factory.mktemp("cache")
@@ -258,7 +260,7 @@ def smoke(tmp_path_factory):
 
 @pytest.mark.slow
 def test_smoke_resume_recomputes_a_cut_cell(smoke, tmp_path, capsys):
-    from bench.run import run_suite
+    from bench.pipeline.run import run_suite
 
     suite, _, full = smoke
     out = tmp_path / "run"
@@ -273,7 +275,7 @@ def test_smoke_resume_recomputes_a_cut_cell(smoke, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_smoke_with_a_damaged_heatmap_cache_gives_the_same_table(smoke, tmp_path, capsys):
-    from bench.run import run_suite
+    from bench.pipeline.run import run_suite
 
     suite, cache, full = smoke
     entries = sorted((cache / "heatmaps").rglob("*.pt"))

@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 
 import torch
+from basic_models import PixelLinear
 from torch import nn
 
-from basic_models import PixelLinear
 from bench.models.card import ModelCard
 from bench.registry import METHODS
 from methods.base import ExplainInput
-
 
 #: ``logits [B, 4] = W flatten(x) + b`` on ``[B, 3, 6, 6]``; ``model.weight(k)`` is its input gradient
 Linear = functools.partial(PixelLinear, (3, 6, 6), 4)

@@ -7,11 +7,16 @@ state or parameter gradients left in the model, and pass counts that match the m
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
+from basic_models import TINY_SIZE as SIZE
+from basic_models import TINY_T as T
+from basic_models import tiny_batch as batch
+from basic_models import tiny_vgg
 from torch import nn
 
-from basic_models import TINY_SIZE as SIZE, TINY_T as T, tiny_batch as batch, tiny_vgg
 from bench.cost import count_passes
 from bench.data.base import Batch
 from bench.explain import explain_batch
@@ -24,7 +29,7 @@ FAST = {"snn_integrated_gradients": {"n_steps": 6}, "ann_integrated_gradients": 
 
 
 def model_for(name: str) -> VGG:
-    return tiny_vgg("ann" if METHODS.get(name).meta["model_kind"] == "ann" else "snn")
+    return tiny_vgg("ann" if METHODS.get(name).spec.model_kind == "ann" else "snn")
 
 
 def explain(name: str, b: Batch, model: nn.Module | None = None):
@@ -45,7 +50,7 @@ def test_shapes_range_and_flags(name: str) -> None:
     assert torch.isfinite(e.maps).all() and e.maps.min() >= 0 and e.maps.max() <= 1
     assert not e.degenerate.any(), "the tiny models are active: no map should be degenerate"
     assert torch.allclose(e.maps.amax((-2, -1)), torch.ones(3))
-    if METHODS.get(name).meta["temporal"]:
+    if METHODS.get(name).spec.temporal:
         assert e.steps.shape == (T, 3, SIZE, SIZE) and e.steps_degenerate.shape == (T, 3)
         assert torch.isfinite(e.steps).all() and e.steps.min() >= 0 and e.steps.max() <= 1
     else:
@@ -71,7 +76,7 @@ def test_no_state_left_and_costs_match_metadata(name: str) -> None:
     n_hooks, training = hooks_of(model), model.training
     with count_passes(model) as cost:
         explain(name, batch(), model)
-    meta = METHODS.get(name).meta
+    meta = dataclasses.asdict(METHODS.get(name).spec)
     assert hooks_of(model) == n_hooks == 0
     assert model.training == training
     assert all(p.grad is None for p in model.parameters())
@@ -85,9 +90,9 @@ def test_no_state_left_and_costs_match_metadata(name: str) -> None:
 
 def test_metadata_is_complete() -> None:
     for entry in METHODS:
-        assert entry.meta["model_kind"] in ("snn", "ann", "any")
+        assert entry.spec.model_kind in ("snn", "ann", "any")
         params = entry.make_params()
-        if entry.meta["temporal"]:
+        if entry.spec.temporal:
             assert hasattr(params, "time_reduce"), entry.name
         # one algorithm may serve both model kinds (ann_saliency / snn_saliency -> saliency)
-        assert entry.name in (entry.obj.__name__, f"{entry.meta['model_kind']}_{entry.obj.__name__}")
+        assert entry.name in (entry.obj.__name__, f"{entry.spec.model_kind}_{entry.obj.__name__}")

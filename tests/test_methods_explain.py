@@ -7,16 +7,16 @@ import dataclasses
 
 import pytest
 import torch
+from basic_models import tiny_batch
 
 from bench.cost import count_passes
 from bench.errors import BenchError, ConfigError
 from bench.explain import explain_batch
-from bench.heatcache import HeatmapCache
 from bench.models.arch import VGG
 from bench.models.card import NeuronParams
+from bench.store.heatcache import HeatmapCache
 from methods.postprocess import PostprocessConfig
 from methods.sam import SamParams, spike_activation_map
-from basic_models import tiny_batch
 
 
 def test_incompatible_method_and_model(tiny_snn, tiny_ann) -> None:

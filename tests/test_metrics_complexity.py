@@ -54,8 +54,8 @@ def test_registered_metrics_and_direction():
     s = sp.obj(inp, sp.make_params()).values
     e = en.obj(inp, en.make_params({"normalized": True})).values
     # the concentrated map is the better one under both directions
-    assert sp.meta["higher_is_better"] and s[0] > s[1]
-    assert not en.meta["higher_is_better"] and e[0] < e[1]
+    assert sp.spec.higher_is_better and s[0] > s[1]
+    assert not en.spec.higher_is_better and e[0] < e[1]
 
 
 maps_strategy = st.lists(st.floats(0, 1), min_size=16, max_size=16).map(

@@ -10,12 +10,13 @@ import dataclasses
 
 import pytest
 import torch
+from basic_models import SmallConvNet
 from torch import nn
 
-from basic_models import SmallConvNet
 from bench.data.base import Batch, box_to_mask
+from bench.pipeline.services import direct_input, direct_model_input
 from bench.registry import METRIC_CATEGORIES, METRICS, MetricSpec
-from metrics.base import ScoreInput, Scores
+from metrics.base import ModelScoreInput, ScoreInput, Scores
 
 NEEDS = {"mask", "box", "model", "explainer", "step_mask"}
 B, H = 4, 16
@@ -54,14 +55,19 @@ def make_input(rows: slice = slice(None)) -> ScoreInput:
     batch = Batch(x=x, y=torch.tensor([0, 1, 2, 0]), sample_id=torch.arange(10, 10 + B), mask=mask, box=box,
                   step_mask=step_mask)
     batch = batch.select(rows)
-    return ScoreInput(maps=maps[rows], batch=batch, model_fn=lambda xx, ids: model(xx, sample_id=ids),
-                      model=model, method_model=model, explain_fn=input_x_gradient, seed=3,
-                      data_mean=(0.5, 0.5, 0.5), data_std=(0.25, 0.25, 0.25),
-                      load_model=lambda name: model)
+    stats = dict(seed=3, data_mean=(0.5, 0.5, 0.5), data_std=(0.25, 0.25, 0.25))
+    MODEL_INPUTS[id(batch)] = direct_model_input(batch, model, named=lambda name: model, **stats)
+    return direct_input(maps[rows], batch, model=model, explain=input_x_gradient, **stats)
+
+
+#: the model-scope input beside each explanation-scope input make_input built (by its batch)
+MODEL_INPUTS: dict[int, ModelScoreInput] = {}
 
 
 def score(name: str, inp: ScoreInput) -> Scores:
     entry = METRICS.get(name)
+    if entry.spec.scope == "model":  # model-scope metrics see the model and the batch, no maps
+        inp = MODEL_INPUTS[id(inp.batch)]
     fields = {f.name for f in dataclasses.fields(entry.params_cls)} if entry.params_cls else set()
     return entry.obj(inp, entry.make_params({k: v for k, v in FAST.items() if k in fields}))
 
@@ -73,7 +79,7 @@ def test_every_documented_category_has_a_metric():
 
 def check_metadata(name: str) -> None:
     e = METRICS.get(name)
-    m = e.meta
+    m = dataclasses.asdict(e.spec)
     assert isinstance(e.spec, MetricSpec) and m["category"] == e.spec.category
     assert e.obj.__name__ == name and e.summary
     assert isinstance(m["higher_is_better"], bool)
@@ -95,13 +101,13 @@ def check_output_shapes_and_nan_policy(name: str) -> None:
     out = score(name, make_input())
     assert isinstance(out, Scores) and out.values.shape == (B,) and out.values.dtype.is_floating_point
     assert not torch.isinf(out.values).any()  # finite, or NaN for undefined
-    if METRICS.get(name).meta["output"] == "curve":
+    if METRICS.get(name).spec.output == "curve":
         assert out.curve is not None and out.curve.dim() == 2 and out.curve.shape[0] == B
         assert len(out.points) == out.curve.shape[1]
         assert all(a < b for a, b in zip(out.points, out.points[1:]))
     else:
         assert out.curve is None and out.points is None
-    if METRICS.get(name).meta["category"] == "localization":
+    if METRICS.get(name).spec.category == "localization":
         assert torch.isnan(out.values[3]) and not torch.isnan(out.values[:3]).any()
 
 

@@ -10,9 +10,9 @@ from bench.data.base import Batch
 from bench.errors import BenchError
 from bench.registry import METRICS
 from bench.seeding import per_sample_randn
-from metrics import faithfulness as FA
+from metrics import _faithfulness as FA
 from metrics.base import ScoreInput
-from metrics.faithfulness_metrics import PerturbationParams, resolve
+from metrics.faithfulness import PerturbationParams, resolve
 
 
 class Linear2(torch.nn.Module):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bench.data.base import Batch
 from bench.errors import BenchError
 from bench.registry import METRICS
-from metrics import localization as L
+from metrics import _localization as L
 from metrics.base import ScoreInput
 
 FUNCS = {

@@ -8,19 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from basic_models import ConstantLogits, PixelLinear, SmallConvNet
 
 import metrics.robustness as rob
-from basic_models import ConstantLogits, PixelLinear, SmallConvNet
-from bench.attacks import cache
 from bench.attacks.audit import audit_table, audit_warnings, paired_stability
 from bench.attacks.stability import center_of_mass, com_shift, topk_intersection
 from bench.data.base import Batch, normalize
 from bench.errors import BenchError, ConfigError
 from bench.models import get_card
+from bench.pipeline.memo import Memo
+from bench.pipeline.services import direct_input, direct_model_input
 from bench.registry import METRICS
 from metrics._ssim import spearman, ssim
-from bench.memo import Memo
-from metrics.base import AttackedInputs, ModelScoreInput, ScoreInput, attacked_inputs_key
 
 MEAN, STD = (0.5,), (0.25,)
 H, K = 8, 3
@@ -43,9 +42,8 @@ def params(cls=rob.AttackParams, **kw):
     return cls(epsilons=EPS, steps=5, **kw)
 
 
-def model_input(model, b):
-    return ModelScoreInput(batch=b, model=model, seed=3,
-                      data_mean=MEAN, data_std=STD)
+def model_input(model, b, named=None):
+    return direct_model_input(b, model, seed=3, data_mean=MEAN, data_std=STD, named=named)
 
 
 def rows(model_name, metric, scores):
@@ -101,34 +99,33 @@ def test_adversarial_accuracy_curve():
 
 
 def test_success_rates_and_transfer_from_itself(monkeypatch):
-    cache.clear_cache()
     model, b = Linear(), batch()
     white = rob.attack_success_whitebox(model_input(model, b), params())
     clean = model(b.x).argmax(-1) == b.y
     assert torch.isnan(white.curve[~clean]).all() and not torch.isnan(white.curve[clean]).any()
     # transfer from an identical copy crafts the same examples: same success
     twin = Linear()
-    monkeypatch.setattr(rob, "load_source", lambda name, device, seed=0: twin)
-    trans = rob.attack_success_transfer(model_input(model, b), params(rob.TransferParams, source="copy"))
+    trans = rob.attack_success_transfer(model_input(model, b, named=lambda name: twin),
+                                        params(rob.TransferParams, source="copy"))
     assert torch.equal(torch.nan_to_num(trans.curve, -1), torch.nan_to_num(white.curve, -1))
     noise = rob.attack_success_noise(model_input(model, b), params())
     assert noise.curve.shape == white.curve.shape
     assert torch.nansum(white.curve) >= torch.nansum(noise.curve)
 
 
-def test_transfer_source_comes_from_the_runners_loader(monkeypatch):
-    """Inside a run the source resolves through ScoreInput.load_model (the suite's dataset, cache
-    and model seed), never through the default resolution."""
-    cache.clear_cache()
+def test_transfer_source_comes_from_the_services_loader(monkeypatch):
+    """The source is asked for by name (``named_model``) and resolved by the services' loader
+    (inside a run: the suite's dataset, cache and model seed), never by the metric."""
+    import bench.attacks.resolve as resolve
+
     model, b, asked = Linear(), batch(), []
-    monkeypatch.setattr(rob, "load_source", lambda *a, **k: pytest.fail("default resolution used"))
+    monkeypatch.setattr(resolve, "load_source", lambda *a, **k: pytest.fail("default resolution used"))
 
     def loader(name):
         asked.append(name)
         return Linear()
 
-    inp = dataclasses.replace(model_input(model, b), load_model=loader)
-    rob.attack_success_transfer(inp, params(rob.TransferParams, source="the_twin"))
+    rob.attack_success_transfer(model_input(model, b, named=loader), params(rob.TransferParams, source="the_twin"))
     assert asked == ["the_twin"]
 
 
@@ -168,9 +165,8 @@ def test_audit_warns_when_whitebox_significantly_weaker():
 
 
 # -- explanation stability -------------------------------------------------------------------
-def stability_input(model, b, explain_fn, maps):
-    return ScoreInput(maps=maps, batch=b, model=model, method_model=model, explain_fn=explain_fn, seed=0,
-                      data_mean=MEAN, data_std=STD)
+def stability_input(model, b, explain_fn, maps, memo=None):
+    return direct_input(maps, b, model=model, explain=explain_fn, seed=0, data_mean=MEAN, data_std=STD, memo=memo)
 
 
 def test_stability_perfect_for_input_independent_explainer():
@@ -180,10 +176,10 @@ def test_stability_perfect_for_input_independent_explainer():
     fn = lambda m, x: fixed.clone()
     inp = stability_input(model, b, fn, fixed)
     assert torch.allclose(rob.stability_spearman(inp, params()).curve, torch.ones(6, 3))
-    assert torch.allclose(rob.stability_topk(inp, params(rob.TopkParams)).curve, torch.ones(6, 3))
+    assert torch.allclose(rob.stability_topk(inp, params(rob.StabilityTopkParams)).curve, torch.ones(6, 3))
     assert torch.allclose(rob.stability_ssim(inp, params()).curve, torch.ones(6, 3))
     assert torch.allclose(rob.stability_com_shift(inp, params()).curve, torch.zeros(6, 3))
-    kept = rob.stability_pointing(inp, params(rob.PointingParams, tolerance=0.0))
+    kept = rob.stability_pointing(inp, params(rob.StabilityPointingParams, tolerance=0.0))
     assert torch.equal(kept.curve, torch.ones(6, 3))
 
 
@@ -193,11 +189,10 @@ def test_stability_near_chance_for_random_explainer():
     fn = lambda m, x: torch.rand(x.shape[0], 32, 32, generator=g)
     inp = stability_input(model, b, fn, torch.rand(32, 32, 32, generator=g))
     assert abs(float(rob.stability_spearman(inp, params()).values.mean())) < 0.05
-    assert abs(float(rob.stability_topk(inp, params(rob.TopkParams)).values.mean()) - 0.1) < 0.03
+    assert abs(float(rob.stability_topk(inp, params(rob.StabilityTopkParams)).values.mean()) - 0.1) < 0.03
 
 
 def test_stability_explains_the_attacked_input_of_the_method_model():
-    cache.clear_cache()
     model, b = Linear(), batch(4)
     seen = []
 
@@ -206,42 +201,42 @@ def test_stability_explains_the_attacked_input_of_the_method_model():
         return x[:, 0].abs()
 
     memo = Memo()
-    inp = dataclasses.replace(stability_input(model, b, fn, b.x[:, 0].abs()), memo=memo, explain_key="job",
-                              method_model_key="weights")
-    rob.stability_spearman(inp, params())
+    inp = stability_input(model, b, fn, b.x[:, 0].abs(), memo)
+    out = rob.stability_spearman(inp, params())
     rob.stability_ssim(inp, params())  # shares the attacked maps with the first metric (the memo)
     assert len(seen) == len(EPS) and all(m is model for m, _ in seen)
     pixels = lambda x: x * STD[0] + MEAN[0]
     for (_, x), e in zip(seen, EPS):
         assert (pixels(x) - pixels(b.x)).abs().max() <= e + 1e-6
-    # the inputs it compared are recorded for the runner's gallery, under the attack's key
-    rec = memo.find(attacked_inputs_key(inp, params()), AttackedInputs)
-    assert rec.points == EPS and all(torch.equal(a, x) for a, (_, x) in zip(rec.inputs, seen))
-    rob.stability_spearman(dataclasses.replace(inp, explain_key="another job"), params())
-    assert len(seen) == 2 * len(EPS)  # another job: explained again
-    rob.stability_spearman(stability_input(model, b, fn, b.x[:, 0].abs()), params())
-    assert len(seen) == 3 * len(EPS)  # no memo (a direct call): explained again
+    # the inputs it compared come back with the scores (the gallery reads them there)
+    assert out.attacked.points == EPS and all(torch.equal(a, x) for a, (_, x) in zip(out.attacked.inputs, seen))
+    rob.stability_spearman(stability_input(model, b, fn, b.x[:, 0].abs(), Memo()), params())
+    assert len(seen) == 2 * len(EPS)  # another memo: explained again
+    other = Linear(scale=0.5)
+    rob.stability_spearman(stability_input(other, b, fn, b.x[:, 0].abs(), memo), params())
+    assert len(seen) == 3 * len(EPS)  # other weights: attacked and explained again
 
 
 def test_memoized_stability_equals_a_direct_computation():
-    """Scores through the memo equal the memo-free ones, for every eps and a second metric."""
+    """Scores through a shared memo equal fresh ones, for every eps and a second metric."""
     model, b = Linear(), batch(6)
     fn = lambda m, x: torch.softmax((x[:, 0] * m.w[0].view(H, H)).flatten(1), 1).view(-1, H, H)
-    plain = stability_input(model, b, fn, fn(model, b.x))
     memo = Memo()
-    keyed = dataclasses.replace(plain, memo=memo, explain_key="job", method_model_key="weights")
-    for metric, p in ((rob.stability_spearman, params()), (rob.stability_topk, params(rob.TopkParams)),
+    keyed = stability_input(model, b, fn, fn(model, b.x), memo)
+    for metric, p in ((rob.stability_spearman, params()), (rob.stability_topk, params(rob.StabilityTopkParams)),
                       (rob.stability_ssim, params())):
-        assert torch.equal(metric(keyed, p).curve, metric(plain, p).curve)
-    maps = [k for k in memo.keys() if k[0] == "maps"]
+        fresh = stability_input(model, b, fn, fn(model, b.x), Memo())
+        assert torch.equal(metric(keyed, p).curve, metric(fresh, p).curve)
+    maps = [k for k in memo.keys() if k[0] == "explanation"]
     assert len(maps) == len(EPS)  # one re-explanation per attacked input, shared by the metrics
+    assert len([k for k in memo.keys() if k[0] == "attack"]) == len(EPS)
 
 
 # -- params, registry, paired comparison --------------------------------------------------------
 def test_params_and_registration():
     entry = METRICS.get("adversarial_accuracy")
-    assert entry.meta["scope"] == "model" and entry.meta["output"] == "curve"
-    assert METRICS.get("stability_spearman").meta["scope"] == "explanation"
+    assert entry.spec.scope == "model" and entry.spec.output == "curve"
+    assert METRICS.get("stability_spearman").spec.scope == "explanation"
     with pytest.raises(ConfigError):
         entry.make_params({"epsilons": [8.0]})  # 0-255 units by mistake
     assert entry.make_params({}).epsilons == tuple(e / 255 for e in rob.EPS_255)
@@ -272,14 +267,13 @@ Net = functools.partial(SmallConvNet, 1, 4, K)
 
 def contract_score(name, rows, monkeypatch):
     net = Net()
-    monkeypatch.setattr(rob, "load_source", lambda n, device, seed=0: net)
     b = batch(4).select(rows)
     maps = b.x[:, 0].abs() / b.x[:, 0].abs().flatten(1).amax(1).view(-1, 1, 1)
-    inp = ScoreInput(maps=maps, batch=b, model=net, method_model=net, seed=1, data_mean=MEAN, data_std=STD,
-                     explain_fn=lambda m, x: x[:, 0].abs() / x[:, 0].abs().flatten(1).amax(1).view(-1, 1, 1))
+    inp = direct_input(maps, b, model=net, seed=1, data_mean=MEAN, data_std=STD,
+                       explain=lambda m, x: x[:, 0].abs() / x[:, 0].abs().flatten(1).amax(1).view(-1, 1, 1))
     entry = METRICS.get(name)
-    if entry.meta["scope"] == "model":  # model-scope metrics see no maps
-        inp = ModelScoreInput(batch=b, model=net, seed=1, data_mean=MEAN, data_std=STD)
+    if entry.spec.scope == "model":  # model-scope metrics see no maps
+        inp = direct_model_input(b, net, seed=1, data_mean=MEAN, data_std=STD, named=lambda n: net)
     table = {"source": "net"} if "source" in {f.name for f in dataclasses.fields(entry.params_cls)} else {}
     return entry.obj(inp, entry.make_params({"steps": 3, **table}))
 
@@ -287,13 +281,12 @@ def contract_score(name, rows, monkeypatch):
 @pytest.mark.parametrize("name", ROBUST)
 def test_contract(name, monkeypatch):
     e = METRICS.get(name)
-    assert e.obj.__name__ == name and e.meta["scope"] in ("model", "explanation")
-    assert e.meta["needs"] <= {"mask", "box", "model", "explainer"} and isinstance(e.meta["per_timestep"], bool)
+    assert e.obj.__name__ == name and e.spec.scope in ("model", "explanation")
+    assert e.spec.needs <= {"mask", "box", "model", "explainer"} and isinstance(e.spec.per_timestep, bool)
     assert e.params_cls.__dataclass_params__.frozen
-    cache.clear_cache()
     out = contract_score(name, slice(None), monkeypatch)
     assert out.values.shape == (4,) and not torch.isinf(out.values).any()
-    if e.meta["output"] == "curve":
+    if e.spec.output == "curve":
         assert out.curve.shape == (4, len(out.points)) and list(out.points) == sorted(out.points)
     for i in (0, 2):  # a sample's score does not depend on its batch neighbours
         alone = contract_score(name, slice(i, i + 1), monkeypatch)

@@ -13,12 +13,12 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from bench.data.base import Batch
+from bench.pipeline.memo import Memo
+from bench.pipeline.services import direct_input
 from bench.registry import METRICS
-from metrics._ssim import gaussian_window, spearman, ssim
-from bench.memo import Memo
-from metrics.base import ScoreInput
 from metrics._randomize import cascade_layers
-from metrics.sanity import RandomizationParams, stage_key
+from metrics._ssim import gaussian_window, spearman, ssim
+from metrics.base import ScoreInput
 
 C1, C2 = 0.01 ** 2, 0.03 ** 2
 
@@ -71,12 +71,12 @@ def model_blind_explainer(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return e / e.flatten(1).amax(1).view(-1, 1, 1)
 
 
-def make_input(explain=gradient_explainer, b=3, seed=0, model=None, maps=None) -> ScoreInput:
+def make_input(explain=gradient_explainer, b=3, seed=0, model=None, maps=None, memo=None) -> ScoreInput:
     model = model or TinyNet()
     x = torch.randn(b, 3, 12, 12, generator=torch.Generator().manual_seed(5))
     batch = Batch(x=x, y=torch.zeros(b, dtype=torch.long), sample_id=torch.arange(b))
-    return ScoreInput(maps=explain(model, x) if maps is None else maps, batch=batch,
-                      method_model=model, explain_fn=explain, seed=seed)
+    return direct_input(explain(model, x) if maps is None else maps, batch, method_model=model,
+                        explain=explain, seed=seed, memo=memo)
 
 
 def run(name, inp, **params):
@@ -137,12 +137,13 @@ def test_cascade_follows_the_forward_pass_from_the_top():
 
 
 def test_original_model_is_untouched_and_stages_are_reported():
-    inp = make_input()
-    before = {k: v.clone() for k, v in inp.method_model.state_dict().items()}
+    model = TinyNet()
+    inp = make_input(model=model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     out = run("model_randomization", inp)
-    after = inp.method_model.state_dict()
+    after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
-    assert inp.method_model.act1.neuron == Neuron()
+    assert model.act1.neuron == Neuron()
     assert out.curve.shape == (3, 3) and out.points == (1.0, 2.0, 3.0)
     assert torch.allclose(out.values, torch.nanmean(out.curve, dim=1))
     assert run("model_randomization", inp, max_stages=2).curve.shape == (3, 2)
@@ -214,11 +215,6 @@ def test_degenerate_maps_give_nan_not_a_crash():
     assert torch.isfinite(s.curve).all()  # SSIM against an all-zero map is defined
 
 
-def keyed(inp: ScoreInput, memo: Memo, job: str = "job", model: str = "weights") -> ScoreInput:
-    """``inp`` as the runner passes it: with the run's memo and the keys naming its work."""
-    return dataclasses.replace(inp, memo=memo, explain_key=job, method_model_key=model)
-
-
 def test_spearman_and_ssim_share_one_set_of_randomized_explanations():
     calls = []
 
@@ -227,35 +223,49 @@ def test_spearman_and_ssim_share_one_set_of_randomized_explanations():
         return gradient_explainer(model, x)
 
     memo = Memo()
-    first = make_input(counting)
+    model = TinyNet()
+    first = make_input(counting, model=model, memo=memo)
     n0 = len(calls)  # make_input explained once for the original maps
-    run("model_randomization", keyed(first, memo))
+    run("model_randomization", first)
     assert len(calls) - n0 == 3  # one explanation per stage
-    run("model_randomization_ssim", keyed(first, memo))  # the same stages, found in the memo
+    run("model_randomization_ssim", first)  # the same stages, found in the memo
     assert len(calls) - n0 == 3
-    run("model_randomization_ssim", keyed(first, memo), max_stages=2)  # stage s is the same in a shorter cascade
+    run("model_randomization_ssim", first, max_stages=2)  # stage s is the same in a shorter cascade
     assert len(calls) - n0 == 3
-    run("model_randomization_ssim", keyed(first, memo, job="another"))  # another job: recomputed
+    run("model_randomization_ssim", first, weight_init="match_scale")  # another derivation: recomputed
     assert len(calls) - n0 == 3 + 3
-    run("model_randomization_ssim", first)  # no memo (a direct call): recomputed
-    assert len(calls) - n0 == 3 + 3 + 3
+    run("model_randomization_ssim", make_input(counting, model=model, seed=1, memo=memo))  # another seed
+    assert len(calls) - n0 == 3 + 3 + 1 + 3  # (+1: make_input's own maps)
 
 
 def test_memoized_stages_equal_a_direct_computation_and_never_collide():
-    """Each cascade stage has its own model key: the memo holds one map set per stage, none
-    under the trained model's key, and the scores equal the memo-free computation (with
-    colliding stage keys, stage 2 would get stage 1's maps: the curves would differ)."""
+    """Each cascade stage is its own derived model: the memo holds one explanation per stage,
+    none under the trained model's key, and the scores equal a fresh computation (with colliding
+    stage keys, stage 2 would get stage 1's maps: the curves would differ)."""
     memo = Memo()
-    inp = make_input()
-    want = run("model_randomization", inp)
-    got = run("model_randomization", keyed(inp, memo))
+    model = TinyNet()
+    inp = make_input(model=model, memo=memo)
+    want = run("model_randomization", make_input(model=model))
+    got = run("model_randomization", inp)
     assert torch.equal(got.curve, want.curve)
     assert not torch.allclose(got.curve[:, 0], got.curve[:, 1])  # the stages differ
-    model_keys = [k[2] for k in memo.keys()]
-    assert len(memo) == 3 and len(set(model_keys)) == 3 and "weights" not in model_keys
-    assert [stage_key("weights", RandomizationParams(), 0, s) for s in (1, 2, 3)] == model_keys
-    assert stage_key("weights", RandomizationParams(), 1, 1) != stage_key("weights", RandomizationParams(), 0, 1)
-    assert stage_key("", RandomizationParams(), 0, 1) == ""  # nothing names the weights: no memo
+    model_keys = [k[1] for k in memo.keys() if k[0] == "explanation"]
+    assert len(model_keys) == 3 and len(set(model_keys)) == 3
+    assert all("RandomizedStage" in k for k in model_keys)
     # the memo's maps are the ones a fresh explanation of each stage gives
-    again = run("model_randomization_ssim", keyed(inp, memo))
-    assert torch.equal(again.curve, run("model_randomization_ssim", inp).curve)
+    again = run("model_randomization_ssim", inp)
+    assert torch.equal(again.curve, run("model_randomization_ssim", make_input(model=model)).curve)
+
+
+def test_a_randomized_stage_equals_the_cumulative_cascade():
+    """RandomizedStage(s) built from scratch has the weights of the cascade's s-th stage."""
+    from metrics._randomize import cascade
+    from metrics.sanity import RandomizedStage
+
+    model = TinyNet()
+    x = torch.randn(2, 3, 12, 12, generator=torch.Generator().manual_seed(5))
+    ids = torch.arange(2)
+    for s, stage in enumerate(cascade(model, x, ids, seed=4), 1):
+        built = RandomizedStage("default", False, s).build(model, x, ids, 4)
+        for (n, a), (_, b) in zip(stage.state_dict().items(), built.state_dict().items()):
+            assert torch.equal(a, b), (s, n)

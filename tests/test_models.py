@@ -21,7 +21,7 @@ def test_cards_registered_with_metadata():
     for name in VGG5 + ["vgg11_ann", "vgg11_snn_t30"]:
         card = get_card(name)
         entry = MODELS.get(name)
-        assert card.name == name and entry.meta["kind"] == card.kind and entry.meta["T"] == card.T
+        assert card.name == name and entry.spec.kind == card.kind and entry.spec.T == card.T
         assert card.default_layer in build_model(dataclasses.replace(card, T=min(card.T, 2))).layer_names()
         if card.kind == "snn":
             assert get_card(card.twin).kind == "ann" and get_card(card.twin).arch == card.arch

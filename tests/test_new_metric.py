@@ -11,18 +11,24 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_metrics_contract import (check_independent_of_batch_neighbours, check_metadata,
-                                   check_output_shapes_and_nan_policy, contract_names, make_input)
+from test_metrics_contract import (
+    check_independent_of_batch_neighbours,
+    check_metadata,
+    check_output_shapes_and_nan_policy,
+    contract_names,
+    make_input,
+)
 from test_report import run_json, synthetic_rows
 
-from bench.attacks.core import AttackSpec, attack
+from bench.attacks.core import AttackSpec
 from bench.data.base import Batch
+from bench.pipeline.services import direct_input
 from bench.registry import METRIC_CATEGORIES, METRICS
 from bench.report import build_report, figures
 from bench.report.data import load_report_data
 from bench.report.leaderboard import boards
-from bench.results import ALL_COLUMNS, write_results
-from metrics.base import ScoreInput, Scores
+from bench.store.results import ALL_COLUMNS, write_results
+from metrics.base import AttackedInputs, ScoreInput, Scores
 from metrics.robustness import AttackParams
 
 NEW_CATEGORY = "concentration"
@@ -42,7 +48,6 @@ def mass_concentration(inp: ScoreInput, params: None) -> Scores:
 def stability_peak_shift(inp: ScoreInput, params: AttackParams) -> Scores:
     """Distance between the peaks of the clean and the attacked map (fraction of the diagonal)
     vs eps: curve ``[B, E]``, value = the mean over eps."""
-    b, model = inp.batch, inp.model
     spec = AttackSpec(kind=params.attack, steps=params.steps, step_frac=params.step_frac, eot=1)
     H, W = inp.maps.shape[-2:]
 
@@ -50,12 +55,13 @@ def stability_peak_shift(inp: ScoreInput, params: AttackParams) -> Scores:
         i = maps.flatten(1).argmax(1)
         return torch.stack([i // W, i % W], 1).float()
 
-    cols = []
+    cols, inputs = [], []
     for eps in params.epsilons:
-        x_adv = attack(model, b.x, b.y, b.sample_id, eps, spec, inp.data_mean, inp.data_std, inp.seed)
-        cols.append((peak(inp.explain_fn(model, x_adv)) - peak(inp.maps)).norm(dim=1) / (H * H + W * W) ** 0.5)
+        inputs.append(inp.attack(spec, eps))  # on the method's model, memoized by the runner
+        cols.append((peak(inp.explain(inputs[-1])) - peak(inp.maps)).norm(dim=1) / (H * H + W * W) ** 0.5)
     curve = torch.stack(cols, 1)
-    return Scores(values=curve.mean(1), curve=curve, points=tuple(params.epsilons))
+    points = tuple(params.epsilons)
+    return Scores(values=curve.mean(1), curve=curve, points=points, attacked=AttackedInputs(points, tuple(inputs)))
 
 
 @pytest.fixture
@@ -125,8 +131,8 @@ def new_rows() -> pd.DataFrame:
             def explain(m: torch.nn.Module, xx: torch.Tensor, power: float = power) -> torch.Tensor:
                 return xx[:, 0].abs() ** power  # [B, 8, 8]
 
-            inp = ScoreInput(maps=explain(net, x), batch=batch, model=net, explain_fn=explain, seed=1,
-                             data_mean=(0.5,), data_std=(0.25,))
+            inp = direct_input(explain(net, x), batch, model=net, explain=explain, seed=1,
+                               data_mean=(0.5,), data_std=(0.25,))
             for name, params in (("mass_concentration", None),
                                  ("stability_peak_shift", AttackParams(epsilons=EPS, steps=2))):
                 rows += score_rows(name, model, method, METRICS.get(name).obj(inp, params))

@@ -12,8 +12,19 @@ import torch
 
 import bench.perf as perf
 from bench.cli import main as cli_main
-from bench.perf import (Figure, PerfResult, check_curve, check_paper, check_sam, format_results, predict_cost,
-                        report_markdown, run_cost, sam_reference_per_image, sam_reference_quadratic)
+from bench.perf import (
+    Figure,
+    PerfResult,
+    check_curve,
+    check_paper,
+    check_sam,
+    format_results,
+    predict_cost,
+    report_markdown,
+    run_cost,
+    sam_reference_per_image,
+    sam_reference_quadratic,
+)
 from methods.sam import spike_activation_map
 
 PAPER_JOBS = ["sam_vs_forward", "snn_gradcam_vs_forward", "pgd1_vs_forward", "pgd1_eot2_vs_forward", "forward"]

@@ -7,6 +7,7 @@ broken ones fail on import or half-way through registering."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 
 from bench.cli import main as cli_main
 from bench.plugins import FAILURES, LOADED, PluginWarning, fingerprint, load_plugins
-from bench.registry import BUILTIN_SOURCE, METHODS, METRICS
+from bench.registry import BUILTIN_SOURCE, METHODS, METRICS, REGISTRIES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,7 +86,7 @@ def site(tmp_path: Path, monkeypatch) -> Path:
 def _load(registry) -> list[str]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        load_plugins(registry)
+        load_plugins(registry, REGISTRIES)
     return [str(w.message) for w in caught if issubclass(w.category, PluginWarning)]
 
 
@@ -221,10 +222,10 @@ def test_plugin_provenance_is_recorded_but_never_hashed(site: Path, tmp_path: Pa
     """The plugins' record does not change the run id: another version of a plugin (same
     spec) is the same run, and a suite without a plugin records none (its run.json as before)."""
     from bench import plugins
-    from bench.plan import make_plan
+    from bench.pipeline.plan import make_plan
+    from bench.pipeline.shard import Shard
     from bench.provenance import plugin_record
     from bench.registry import MODELS, registering_as
-    from bench.shard import Shard
     from bench.suite import load_suite
 
     _load(METHODS)
@@ -240,8 +241,8 @@ def test_plugin_provenance_is_recorded_but_never_hashed(site: Path, tmp_path: Pa
     without = make_plan(load_suite(tmp_path / "s.toml", ['methods={"center" = {}}']))
     assert "plugins" not in without.manifest(Shard(), "", [], [])
     # every registry counts; an entry of a distribution that is not installed has no version
-    card = MODELS.get("vgg5_ann").obj
-    with registering_as("snnxai-absent-plugin"), MODELS.temporary("plugin_ann", card, **MODELS.get("vgg5_ann").meta):
+    card = dataclasses.replace(MODELS.get("vgg5_ann").obj, name="plugin_ann")
+    with registering_as("snnxai-absent-plugin"), MODELS.temporary("plugin_ann", card):
         assert plugin_record({"models": ["plugin_ann", "vgg5_ann"], "methods": ["demo_corner", "sam"]}) == {
             "models": {"plugin_ann": {"distribution": "snnxai-absent-plugin", "version": None}},
             "methods": {"demo_corner": {"distribution": "snnxai-demo-plugin", "version": "0.2"}}}

@@ -143,8 +143,7 @@ def test_default_order_leaves_card_hashes_alone() -> None:
 
 @pytest.fixture
 def tiny_card(tiny_arch):
-    with MODELS.temporary(CARD.name, CARD, kind="snn", arch=CARD.arch, T=T, encoding=CARD.encoding, twin=None,
-                          summary="", dataset="none", source="trained", zoo=False):
+    with MODELS.temporary(CARD.name, CARD):
         yield CARD
 
 
@@ -222,8 +221,7 @@ def ref_order_zoo_card(untrained_zoo):
     base = models.get_card("vgg5_snn_t8")
     card = dataclasses.replace(base, name="vgg5_snn_t8_ref",
                                neuron=dataclasses.replace(base.neuron, order="fire_integrate"))
-    with MODELS.temporary(card.name, card, kind="snn", arch=card.arch, T=card.T, encoding=card.encoding,
-                          twin=card.twin, summary="", dataset=card.dataset, source="trained", zoo=False):
+    with MODELS.temporary(card.name, card):
         yield card
 
 
@@ -273,7 +271,7 @@ def test_run_checkpoint_picks_the_one_snn() -> None:
     from bench.adapters.cli import with_user_model
     from bench.suite import load_suite
 
-    args = argparse.Namespace(model=None, checkpoint="w.pth", model_param=[], adapter="snntorch")
+    args = argparse.Namespace(model=None, checkpoint="w.pth", model_param=[], adapter=None)
     suite = with_user_model(load_suite("smoke", []), args)
     assert suite.checkpoints == {"vgg5_snn_t8": "w.pth"} and suite.plain()["checkpoints"] == suite.checkpoints
     assert "checkpoints" not in load_suite("smoke", []).plain()  # run hashes without --checkpoint unchanged

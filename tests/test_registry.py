@@ -12,8 +12,25 @@ from bench.registry import METHODS, METRICS, REGISTRIES, MethodSpec, MetricSpec,
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@dataclasses.dataclass(frozen=True)
+class WidgetSpec:
+    """A test registry's one metadata record."""
+
+    summary: str
+    shape: str = ""
+    size: int = 0
+    version: str = ""
+    params: type | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionedSpec:
+    summary: str
+    version: str
+
+
 def make_registry() -> Registry:
-    reg = Registry("widget", required=("summary",))
+    reg = Registry("widget", spec=WidgetSpec)
 
     @reg.register(summary="a round widget", shape="round", size=1)
     def disk():
@@ -31,7 +48,7 @@ def test_register_uses_function_name_and_metadata():
     reg = make_registry()
     assert reg.names() == ["disk", "ring", "square"]
     e = reg.get("disk")
-    assert e.name == "disk" and e.meta["shape"] == "round" and e.summary == "a round widget"
+    assert e.name == "disk" and e.spec.shape == "round" and e.summary == "a round widget"
     assert "square" in reg and "cube" not in reg
     assert len(reg) == 3
 
@@ -43,9 +60,42 @@ def test_duplicates_rejected():
 
 
 def test_required_metadata_enforced():
-    reg = Registry("widget", required=("summary", "version"))
+    reg = Registry("widget", spec=VersionedSpec)
     with pytest.raises(ValueError, match="missing metadata"):
         reg.add("x", object(), summary="no version")
+
+
+def test_an_object_that_is_its_own_spec():
+    """A model card is its own spec: registered without metadata, under its own name."""
+    @dataclasses.dataclass(frozen=True)
+    class Card:
+        name: str
+        kind: str
+        summary: str = ""
+
+    reg = Registry("card")
+    reg.add("a", Card("a", "snn", "first"))
+    assert reg.get("a").spec is reg.get("a").obj and reg.names(kind="snn") == ["a"] and reg.get("a").summary == "first"
+    with pytest.raises(ValueError, match="own spec"):
+        reg.add("b", Card("b", "ann"), kind="ann")
+    with pytest.raises(ValueError, match="whose name is 'c'"):
+        reg.add("c", Card("b", "ann"))
+
+
+def test_a_dataset_instance_must_match_its_spec():
+    import types
+
+    from bench.data import check_dataset
+    from bench.registry import DatasetSpec
+
+    spec = DatasetSpec(summary="s", masks=False, boxes=True, source="folder", classes=10)
+    ok = types.SimpleNamespace(has_masks=False, has_boxes=False, has_step_masks=False, num_classes=10)
+    check_dataset("d", spec, ok)  # an optional box file may be absent
+    with pytest.raises(RuntimeError, match=r"\['masks', 'time_varying', 'classes'\]"):
+        check_dataset("d", spec, types.SimpleNamespace(has_masks=True, has_boxes=True, has_step_masks=False,
+                                                       num_classes=3, steps=8))
+    with pytest.raises(ValueError, match="step_masks needs time_varying"):
+        DatasetSpec(summary="s", masks=True, boxes=True, source="embedded", step_masks=True)
 
 
 def test_unknown_name_did_you_mean():
@@ -73,12 +123,12 @@ def test_params_dataclass_built_with_type_checks():
         gamma: float = 0.5
         variant: str = "inclusive"
 
-    reg = Registry("thing")
-    reg.add("t", object(), params=P)
+    reg = Registry("thing", spec=WidgetSpec)
+    reg.add("t", object(), summary="t", params=P)
     assert reg.get("t").make_params({"gamma": 1}) == P(gamma=1.0)
     with pytest.raises(BenchError, match="expected a number"):
         reg.get("t").make_params({"gamma": "high"})
-    reg.add("u", object())
+    reg.add("u", object(), summary="u")
     assert reg.get("u").make_params(None) is None
     with pytest.raises(BenchError, match="takes no parameters"):
         reg.get("u").make_params({"x": 1})
@@ -124,7 +174,7 @@ def test_spec_registry_validates_fields():
     with pytest.raises(ValueError, match="temporal must be a bool"):
         reg.add("x", object(), **_method_meta(temporal=1))
     e = reg.add("x", object(), **_method_meta())
-    assert e.spec == MethodSpec(**_method_meta()) and e.meta["baseline"] is False and reg.names() == ["x"]
+    assert e.spec == MethodSpec(**_method_meta()) and e.spec.baseline is False and reg.names() == ["x"]
     metric = dict(summary="s", category="new_family", higher_is_better=True, needs=frozenset({"model"}),
                   output="curve", version="1", reference="r")
     mreg = Registry("metric", spec=MetricSpec)
@@ -145,9 +195,10 @@ def test_record_splits_identity_from_report_roles():
         "summary": "s", "category": "robustness", "higher_is_better": False, "needs": ["explainer", "model"],
         "output": "curve", "version": "2", "reference": "r", "scope": "explanation", "per_timestep": False}
     assert record(spec, "role") == {
-        "attacked": False, "audit_role": "noise", "step_figure": False,
+        "attacked": False, "audit_role": "noise", "step_figure": False, "headline": False, "over_time": None,
         "plot_style": {"label": "noise", "color": "tab:gray", "linestyle": "--", "param_label": ""}}
-    assert "params" not in record(spec, "identity") and "params" not in record(spec, "role")
+    for field in ("params", "source_model"):  # types and functions: the planner's, never recorded
+        assert field not in record(spec, "identity") and field not in record(spec, "role")
 
 
 @pytest.mark.parametrize("run", ["default", "robustness"])

@@ -12,8 +12,8 @@ import pytest
 from bench.report import build_report
 from bench.report.data import load_report_data
 from bench.report.leaderboard import boards
-from bench.results import ALL_COLUMNS, read_results, write_results
-from bench.rundir import write_examples
+from bench.store.results import ALL_COLUMNS, read_results, write_results
+from bench.store.rundir import write_examples
 
 N, T = 24, 4
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_report import run_json, synthetic_rows
 
 from bench.report import build_report
 from bench.report.html import scrollable, slug
-from bench.results import write_results
-from test_report import run_json, synthetic_rows
+from bench.store.results import write_results
 
 #: the default suite's report.html must stay under this many bytes (it was 2.2 MB with PNGs)
 DEFAULT_BUDGET = 1_900_000
@@ -67,8 +67,10 @@ def test_slugs_are_unique_and_scrollable_wraps_each_table():
 # -- a real browser -----------------------------------------------------------------------------
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 
-PROBE_HEAD = """<script>window.__errs=[];window.addEventListener('error',function(e){__errs.push(String(e.message))});
-var __ce=console.error;console.error=function(){__errs.push([].join.call(arguments,' '));__ce.apply(console,arguments)};</script>"""
+PROBE_HEAD = """<script>window.__errs=[];
+window.addEventListener('error',function(e){__errs.push(String(e.message))});
+var __ce=console.error;
+console.error=function(){__errs.push([].join.call(arguments,' '));__ce.apply(console,arguments)};</script>"""
 # after load: tables past the viewport, the page's own width, errors, and a click on the first
 # leaderboard's "mean rank" header (ranks ascending), and a second one (descending)
 PROBE_TAIL = """<script>window.addEventListener('load',function(){

@@ -27,4 +27,4 @@ def test_power_counts_separated_pairs_and_ignores_per_step_rows():
     agg = summarize(df[df["timestep"].isna()], n_boot=200)
     expected = ((agg["ci_hi"] - agg["ci_lo"]) / 2).max()
     assert row.max_ci_half_width == expected and 0.1 < expected < 0.25
-    assert power.headline(table)["pointing_game: separated pairs"].tolist() == ["3/3"]
+    assert power.headline(table, ("pointing_game", "deletion"))["pointing_game: separated pairs"].tolist() == ["3/3"]

@@ -18,8 +18,8 @@ from bench.report import build_report, figures, robustness
 from bench.report.data import load_report_data
 from bench.report.gallery import attack_gallery_models, fig_attack_gallery
 from bench.report.robustness import pair_cells, paired_frame, whitebox_params
-from bench.results import ALL_COLUMNS, write_results
-from bench.rundir import write_examples
+from bench.store.results import ALL_COLUMNS, write_results
+from bench.store.rundir import write_examples
 
 N, T = 20, 3
 ANN, SNN = "vgg5_ann", "vgg5_snn_t8_poisson"  # zoo names: the audit reads encoding and surrogate from the cards
@@ -339,7 +339,9 @@ def test_report_roles_come_from_run_json(tmp_path):
                                   "transfer": "attack_success_transfer", "noise": "attack_success_noise",
                                   "zero_gradient": "attack_zero_gradient"}
     run = json.loads((tmp_path / "run.json").read_text())
-    run["roles"] = {"methods": {"sam": {"compare_with": []}, "ann_gradcam": {"compare_with": ["sam"]}},
+    # a recording holds every role field of its time for every entry (absent entries: none)
+    run["roles"] = {"methods": {"sam": {"compare_with": [], "attack_gallery": False},
+                                "ann_gradcam": {"compare_with": ["sam"], "attack_gallery": False}},
                     "metrics": {"attack_success_noise": {"audit_role": "whitebox"}}}
     (tmp_path / "run.json").write_text(json.dumps(run))
     rd = load_report_data(tmp_path)

@@ -19,8 +19,8 @@ from bench.explain_figure import Panel, _shown, draw_figure
 from bench.report import build_report, filmstrip, gallery
 from bench.report.data import load_report_data
 from bench.report.display import Layout, mean_rgb, step_gray, step_layout, step_rgb
-from bench.results import ALL_COLUMNS, write_results
-from bench.rundir import write_examples
+from bench.store.results import ALL_COLUMNS, write_results
+from bench.store.rundir import write_examples
 
 T, H, N, K = 8, 12, 6, 2          # steps, image side, scored samples, example samples
 RED, GREEN = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)
@@ -235,6 +235,16 @@ def _step_rows(method: str, metric: str, values: np.ndarray, timestep=None) -> p
                          "point": np.nan, "value": values, "degenerate": 0})
 
 
+#: the step metrics of the synthetic run, in the report's column order (their ``over_time`` role)
+STEPS = ("step_pointing_game", "step_energy_pointing_game", "step_mask_auroc", "step_deletion")
+
+
+def tracking(df):
+    from bench.report import temporal
+
+    return temporal.tracking_table(df, ("tracking_lag",), ("tracking_residual",))
+
+
 def test_step_and_tracking_tables_known_answers():
     from bench.report import temporal
 
@@ -248,14 +258,14 @@ def test_step_and_tracking_tables_known_answers():
               _step_rows("static", "tracking_lag", np.full(n, np.nan)),
               _step_rows("static", "tracking_residual", np.full(n, 4.0))]
     df = pd.concat(parts, ignore_index=True)
-    steps = temporal.step_table(df).set_index("method")
+    steps = temporal.step_table(df, STEPS).set_index("method")
     assert steps.loc["early", "mean"] == pytest.approx(0.5) and steps.loc["early", "n"] == n
     assert (steps.loc["early", "first"], steps.loc["early", "last"]) == (1.0, 0.0)
     assert steps.loc["static", "ci"] == "0.250 [0.250, 0.250]"
-    track = temporal.tracking_table(df).set_index("method")
+    track = tracking(df).set_index("method")
     assert track.loc["early", "with_lag"] == pytest.approx(0.75) and track.loc["early", "lag"].startswith("1.000 [")
     assert track.loc["static", "with_lag"] == 0.0 and track.loc["static", "lag"] == "-"
     assert track.loc["static", "residual_px"] == "4.000 [4.000, 4.000]"
-    lines = "\n".join(temporal.markdown(temporal.step_table(df), temporal.tracking_table(df)))
+    lines = "\n".join(temporal.markdown(temporal.step_table(df, STEPS), tracking(df), STEPS))
     assert "## Over time" in lines and "0.500 [" in lines and "(1.00 -> 0.00)" in lines
-    assert temporal.markdown(temporal.step_table(df.iloc[:0]), temporal.tracking_table(df.iloc[:0])) == []
+    assert temporal.markdown(temporal.step_table(df.iloc[:0], STEPS), tracking(df.iloc[:0]), STEPS) == []

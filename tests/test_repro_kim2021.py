@@ -15,8 +15,8 @@ import torch
 from bench.repro import kim2021, measure
 from bench.repro.page import write_page
 from bench.repro.verdict import AGAINST, FOR, INCONCLUSIVE, NEITHER, NOT_SUPPORTED, PARTLY, SUPPORTED, combine, outcome
-from bench.results import write_results
-from metrics.localization import energy_pointing_game as mass_share  # object_mass_share's arithmetic
+from bench.store.results import write_results
+from metrics._localization import energy_pointing_game as mass_share  # object_mass_share's arithmetic
 from metrics.smoothness import autocorrelation_length
 
 

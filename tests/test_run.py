@@ -11,11 +11,11 @@ import shutil
 import pandas as pd
 import pytest
 
-import bench.run as run_mod
+import bench.pipeline.cells as cells_mod
 from bench.cli import main as cli
 from bench.errors import BenchError
-from bench.results import COLUMNS
-from bench.run import Shard, merge_runs, parse_shard, run_suite, shard_batches
+from bench.pipeline.run import Shard, merge_runs, parse_shard, run_suite, shard_batches
+from bench.store.results import COLUMNS
 from bench.suite import load_suite
 
 
@@ -96,7 +96,7 @@ def test_same_config_twice_is_byte_identical(full, suite, tmp_path):
 def test_resume_after_interruption(full, suite, tmp_path, monkeypatch):
     out = tmp_path / "resumed"
     calls = {"n": 0}
-    real = run_mod.run_cell
+    real = cells_mod.run_cell
 
     def crash_on_third(ctx):
         calls["n"] += 1
@@ -104,14 +104,14 @@ def test_resume_after_interruption(full, suite, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(ctx)
 
-    monkeypatch.setattr(run_mod, "run_cell", crash_on_third)
+    monkeypatch.setattr(cells_mod, "run_cell", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
         run_suite(suite, out=out, progress=False, report=False)
     assert not (out / "results.csv").exists()
     done = sorted(p.stem for p in (out / "cells" / "vgg5_snn_t8").glob("*.json") if p.stem != "model")
     assert len(done) == 2
     seen = []
-    monkeypatch.setattr(run_mod, "run_cell", lambda ctx: (seen.append(ctx.cell.method), real(ctx))[1])
+    monkeypatch.setattr(cells_mod, "run_cell", lambda ctx: (seen.append(ctx.cell.method), real(ctx))[1])
     run_suite(suite, out=out, progress=False, report=False)
     assert len(seen) == 3 and not set(done) & set(seen)             # finished cells are skipped
     assert (out / "results.csv").read_bytes() == (full / "results.csv").read_bytes()
@@ -176,9 +176,9 @@ def test_publish_one_run_compressed(full, tmp_path):
 
 def shard_data(suite):
     """The plan and the (unsharded) batches the runner scores."""
-    from bench.plan import make_plan
-    from bench.runtime import Clock, Progress
-    from bench.shard import load_shard
+    from bench.pipeline.plan import make_plan
+    from bench.pipeline.runtime import Clock, Progress
+    from bench.pipeline.shard import load_shard
 
     plan = make_plan(suite)
     return plan, load_shard(plan, Shard(), Clock(), Progress(False))
@@ -190,16 +190,19 @@ def test_stability_per_time_step_equals_a_direct_computation(full, suite):
     import numpy as np
     import torch
 
+    from bench.attacks.core import AttackSpec, attack
     from bench.explain import explain_batch
     from bench.models import get_card, load_model
     from metrics._ssim import spearman
-    from metrics.robustness import attacked_inputs
 
     plan, data = shard_data(suite)
     b = data.batches[0]                                     # 4 samples, inside the limit of 6
     model = load_model("vgg5_snn_t8", cache_dir=suite.run.cache_dir, progress=False)
     card, ds, params = get_card("vgg5_snn_t8"), plan.dataset, suite.metrics["stability_spearman"]
-    (x_adv,) = attacked_inputs(model, b, params, suite.run.seed, tuple(ds.mean), tuple(ds.std))
+    spec = AttackSpec(kind=params.attack, steps=params.steps, step_frac=params.step_frac,
+                      random_start=params.random_start, eot=1)   # direct encoding: no EOT
+    (eps,) = params.epsilons
+    x_adv = attack(model, b.x, b.y, b.sample_id, eps, spec, tuple(ds.mean), tuple(ds.std), suite.run.seed)
     expl = [explain_batch("sam", suite.methods["sam"], model, card, dataclasses.replace(b, x=x), target=b.y,
                           seed=suite.run.seed, post=suite.postprocess) for x in (b.x, x_adv)]
     df = pd.read_csv(full / "results.csv")
@@ -220,7 +223,7 @@ def test_attacked_examples_are_saved_for_the_gallery(full, suite):
     the attacked inputs, inside the budget, with that model's predictions."""
     import numpy as np
 
-    from bench.rundir import load_npz
+    from bench.store.rundir import load_npz
 
     ex = full / "examples"
     inputs, sam = load_npz(ex / "inputs.npz"), load_npz(ex / "vgg5_snn_t8" / "sam.npz")
@@ -242,7 +245,7 @@ def test_another_evaluation_seed_uses_the_same_trained_models(suite, tmp_path):
     sample: the metric is run on the example samples for the gallery, without rows.)"""
     import numpy as np
 
-    from bench.rundir import load_npz
+    from bench.store.rundir import load_npz
 
     other = load_suite("smoke", [f'run.cache_dir="{suite.run.cache_dir}"', "run.seed=3",
                                  "limits.stability_spearman=1"])
@@ -263,7 +266,7 @@ def test_model_randomization_stages_equal_a_direct_computation(full, suite):
 
     from bench.explain import explain_batch
     from bench.models import get_card, load_model
-    from metrics.base import ScoreInput
+    from bench.pipeline.services import direct_input
     from metrics.sanity import model_randomization
 
     b = shard_data(suite)[1].batches[0]                     # 4 samples = the metric's limit
@@ -271,7 +274,7 @@ def test_model_randomization_stages_equal_a_direct_computation(full, suite):
     explain = lambda model, x: explain_batch("ann_gradcam", suite.methods["ann_gradcam"], model, card,
                                              dataclasses.replace(b, x=x), target=b.y, seed=suite.run.seed,
                                              post=suite.postprocess).maps
-    inp = ScoreInput(maps=explain(ann, b.x), batch=b, method_model=ann, explain_fn=explain, seed=suite.run.seed)
+    inp = direct_input(explain(ann, b.x), b, method_model=ann, explain=explain, seed=suite.run.seed)
     want = model_randomization(inp, suite.metrics["model_randomization"]).curve.numpy()
     df = pd.read_csv(full / "results.csv")
     rows = df[(df["metric"] == "model_randomization") & (df["method"] == "ann_gradcam") & df["point"].notna()]

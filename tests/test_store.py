@@ -15,13 +15,22 @@ from torch import nn
 
 import bench.store as store
 from bench.errors import BenchError
-from bench.models import build_model, get_card, load_model_with_provenance
-from bench.models import zoo
+from bench.models import build_model, get_card, load_model_with_provenance, zoo
+from bench.models.build import data_config
 from bench.models.cache import cache_path, load_checkpoint, save_checkpoint
 from bench.models.load import _key
-from bench.models.training import data_config
-from bench.store import (ContentStore, DamagedEntry, bytes_digest, file_digest, read_entry, sidecar,
-                         state_digest, tensor_digest, write_atomic, write_entry)
+from bench.store import (
+    ContentStore,
+    DamagedEntry,
+    bytes_digest,
+    file_digest,
+    read_entry,
+    sidecar,
+    state_digest,
+    tensor_digest,
+    write_atomic,
+    write_entry,
+)
 
 
 # -- digests: known answers -----------------------------------------------------------------

@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import bench.run as run_mod
+import bench.pipeline.cells as cells_mod
 from bench.cli import main as cli
 from bench.commands.explain import _method
 from bench.errors import BenchError, ConfigError
+from bench.pipeline.run import Shard, merge_runs, run_suite
 from bench.report.data import ReportData
-from bench.run import Shard, merge_runs, run_suite
 from bench.suite import build_suite, load_suite
 from bench.variants import base_name, parse_variant, variant_name
 from methods.sam import SamParams
@@ -196,7 +196,7 @@ def test_a_variant_equals_the_method_run_with_its_params(swept, tmp_path):
 @pytest.mark.slow
 def test_resume_skips_finished_variants(swept, cache, tmp_path, monkeypatch):
     out = tmp_path / "resumed"
-    real = run_mod.run_cell
+    real = cells_mod.run_cell
     calls = []
 
     def crash_on_second(ctx):
@@ -205,14 +205,14 @@ def test_resume_skips_finished_variants(swept, cache, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(ctx)
 
-    monkeypatch.setattr(run_mod, "run_cell", crash_on_second)
+    monkeypatch.setattr(cells_mod, "run_cell", crash_on_second)
     suite = build_suite(table(cache))
     with pytest.raises(KeyboardInterrupt):
         run_suite(suite, out=out, progress=False, report=False)
     done = sorted(p.name for p in (out / "cells" / MODEL).glob("sam@*.json"))
     assert done == [f"{SAM[0]}.json"]
     seen = []
-    monkeypatch.setattr(run_mod, "run_cell", lambda ctx: (seen.append(ctx.cell.method), real(ctx))[1])
+    monkeypatch.setattr(cells_mod, "run_cell", lambda ctx: (seen.append(ctx.cell.method), real(ctx))[1])
     run_suite(suite, out=out, progress=False, report=False)
     assert seen == SAM[1:]                                             # the finished variant is skipped
     assert (out / "results.csv").read_bytes() == (swept / "results.csv").read_bytes()

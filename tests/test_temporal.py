@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 import torch
 
-from bench.cell import CellRecord, View, score_view
 from bench.data import get_dataset
 from bench.data.base import Batch, load_batch
 from bench.explain import Explanation, explain_batch
-from bench.memo import Memo
 from bench.models.arch import VGG
 from bench.models.card import ModelCard, NeuronParams
 from bench.models.encoders import sequence_input
 from bench.models.record import record
-from bench.plan import PlannedMetric, metric_skip_reason
+from bench.pipeline.cell import CellRecord, View, score_view
+from bench.pipeline.memo import Memo
+from bench.pipeline.plan import PlannedMetric, metric_skip_reason
 from bench.registry import METRICS
 from metrics import temporal as TM
 from metrics.base import ScoreInput
@@ -225,8 +225,8 @@ def test_runner_scores_a_static_map_at_every_step(motion):
     e = Explanation(maps=b.step_mask[:, 0].float(), degenerate=torch.zeros(len(b), dtype=torch.bool),
                     steps=None, steps_degenerate=None)
     ctx = types.SimpleNamespace(
-        model=None, seed=0, data_mean=None, data_std=None, method_model=None, load_model=None,
-        memo=Memo(), method_model_key="", data=types.SimpleNamespace(batches=[b]),
+        model=None, seed=0, data_mean=None, data_std=None, method_model=None, gallery=None,
+        memo=Memo(), data=types.SimpleNamespace(batches=[b]),
         targets=[b.y], preds=[b.y])
     spec = METRICS.get("step_pointing_game")
     pm = PlannedMetric(name="step_pointing_game", fn=spec.obj, params=spec.make_params({"tolerance": 0.0}),

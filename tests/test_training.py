@@ -200,7 +200,8 @@ def test_init_from_model_copies_every_tensor_or_names_the_first_misfit():
     src, dst = build_model("vgg5_snn_t8", seed=1), build_model("vgg5_snn_t8_if", seed=2)
     training.init_from_model(dst, src, "vgg5_snn_t8_if", "vgg5_snn_t8")
     assert all(torch.equal(v, src.state_dict()[k]) for k, v in dst.state_dict().items())
-    with pytest.raises(BenchError, match=r"cannot start from vgg5_snn_t8_events: convs.0.weight is \(16, 3, 3, 3\) here and \(16, 2, 3, 3\) there"):
+    with pytest.raises(BenchError, match=r"cannot start from vgg5_snn_t8_events: "
+                                         r"convs.0.weight is \(16, 3, 3, 3\) here and \(16, 2, 3, 3\) there"):
         training.init_from_model(dst, build_model("vgg5_snn_t8_events"), "vgg5_snn_t8_if", "vgg5_snn_t8_events")
 
 

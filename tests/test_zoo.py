@@ -4,13 +4,14 @@ import pytest
 import torch
 
 import bench.models.training as training
-from bench.errors import BenchError
 from bench.config import to_plain
 from bench.data import get_dataset
+from bench.errors import BenchError
 from bench.models import get_card, load_model, load_model_with_provenance
+from bench.models.build import data_config
 from bench.models.cache import load_checkpoint, recorded_card
 from bench.models.load import train_zoo
-from bench.models.training import data_config, evaluate, load_split
+from bench.models.training import evaluate, load_split
 from bench.models.zoo import ZOO_DIR, readme, zoo_names, zoo_path
 from bench.store import file_digest
 
@@ -19,8 +20,10 @@ SUBSET = 500  # test samples re-evaluated (the sidecar records the accuracy on t
 
 def test_zoo_is_complete_and_documented():
     # training order: every model after the ones its weights start from (the twin, train.init)
-    assert zoo_names() == ["vgg5_ann", "vgg5_ann_frames", "vgg5_snn_t16", "vgg5_snn_t4", "vgg5_snn_t8",
-                           "vgg5_snn_t8_conv", "vgg5_snn_t8_if", "vgg5_snn_t8_poisson", "vgg5_snn_t8_frames"]
+    assert zoo_names() == ["vgg5_ann", "vgg5_ann_digits", "vgg5_ann_frames", "vgg5_snn_t16", "vgg5_snn_t4",
+                           "vgg5_snn_t8", "vgg5_snn_t8_conv", "vgg5_snn_t8_conv_digits", "vgg5_snn_t8_digits",
+                           "vgg5_snn_t8_if", "vgg5_snn_t8_if_digits", "vgg5_snn_t8_poisson",
+                           "vgg5_snn_t8_poisson_digits", "vgg5_snn_t8_frames"]
     assert (ZOO_DIR / "README.md").read_text() == readme()  # README written from the sidecars
     kinds = {get_card(n).encoding for n in zoo_names()}
     assert kinds == {"analog", "direct", "poisson_signed", "frames"}

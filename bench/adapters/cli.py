@@ -23,7 +23,8 @@ def add_user_model_arguments(p: argparse.ArgumentParser, *, with_model: bool = T
     p.add_argument("--checkpoint", default="", metavar="PT",
                    help="state dict to load into --model; without --model, the weights of the (one) "
                         "SNN being explained/probed: this project's format or the SAM reference code's")
-    p.add_argument("--adapter", default="snntorch", choices=ADAPTERS,
+    # default None, not "snntorch": an --adapter given without --model must be told, not ignored
+    p.add_argument("--adapter", default=None, choices=ADAPTERS,
                    help="how --model is wrapped (default snntorch)")
     p.add_argument("--model-param", action="append", default=[], metavar="KEY=VALUE",
                    help="a field of the user model's spec, e.g. T=4, call=step, encoding=rate, "
@@ -34,7 +35,8 @@ def user_model_spec(args: argparse.Namespace) -> tuple[str, UserModelSpec]:
     """``--model`` & co -> (model name, spec)."""
     from bench.config import build_dataclass, parse_override
 
-    table: dict[str, object] = {"adapter": args.adapter, "source": args.model, "checkpoint": args.checkpoint}
+    table: dict[str, object] = {"adapter": args.adapter or "snntorch", "source": args.model,
+                                "checkpoint": args.checkpoint}
     for text in args.model_param:
         path, value = parse_override(text)
         table[".".join(path)] = value
@@ -47,6 +49,8 @@ def with_user_model(suite, args: argparse.Namespace):
     if not args.model:
         if args.model_param:
             raise BenchError("--model-param needs --model FILE.py:FUNCTION")
+        if args.adapter is not None:
+            raise BenchError("--adapter needs --model FILE.py:FUNCTION (it says how that model is wrapped)")
         if args.checkpoint:  # the weights of the suite's one registered SNN (bench.models.reference_ckpt)
             return with_checkpoint(suite, args.checkpoint)
         return suite

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn

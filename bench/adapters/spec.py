@@ -73,7 +73,13 @@ def default_name(source: str) -> str:
     """The model name ``--model path/my_net.py:build`` gets: the file's stem (``my_net``)."""
     from pathlib import Path
 
+    from bench.store import unsafe_name
+
     stem = Path(source.rpartition(":")[0]).stem
     if not stem:
         raise BenchError(f"--model must be 'path/to/file.py:function', got {source!r}")
+    why = unsafe_name(stem)
+    if why:  # `...py` has the stem `..`: its cells would land in the run folder's root
+        raise BenchError(f"--model {source}: the file's stem {stem!r} names the model and its folders, and "
+                         f"cannot ({why}); rename the file")
     return stem

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.adapters.kinds import AdapterKind, ParamValue, scalar_param
+from bench.adapters._kind import AdapterKind, ParamValue, scalar_param
 from bench.adapters.spec import UserModelSpec
 from bench.errors import BenchError
 
@@ -60,7 +60,7 @@ def params(m: nn.Module) -> dict[str, ParamValue]:
         if v is not None:
             out[key] = v
     if hasattr(m, "v_reset"):  # None: subtract the threshold ("soft"); a value: set v to it ("hard")
-        v_reset = getattr(m, "v_reset")
+        v_reset = m.v_reset
         out["reset"] = "subtract" if v_reset is None else f"to {float(v_reset)}"
     surrogate = getattr(m, "surrogate_function", None)
     if isinstance(surrogate, nn.Module):

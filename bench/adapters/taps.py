@@ -17,7 +17,8 @@ upstream (BPTT is unchanged).
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import nn

@@ -6,7 +6,7 @@ Kept apart from the pure attacks so that :mod:`bench.attacks.core` needs no regi
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -54,14 +54,9 @@ def is_stochastic(model: nn.Module, x: torch.Tensor, sample_id: torch.Tensor, se
     return not torch.equal(a, b)
 
 
-def transfer_source_name(model: nn.Module, source: str) -> str:
-    """The model adversarial examples are transferred from: ``source`` if given, else the card's
-    twin, else (for an ANN, whose card names no twin) the first SNN in name order whose twin it is."""
-    if source:
-        return source
-    card = card_of(model)
-    if card is None:
-        raise BenchError("transfer attack: set the metric's 'source' param (the model has no card)")
+def twin_name(card) -> str:
+    """The twin of the model of ``card``: the card's ``twin``, else (for an ANN, whose card names
+    none) the first SNN in name order whose twin it is; "" when there is none."""
     if card.twin:
         return card.twin
     from bench.models import get_card
@@ -71,7 +66,21 @@ def transfer_source_name(model: nn.Module, source: str) -> str:
         other = get_card(name)
         if other.twin == card.name and other.kind != card.kind:
             return name
-    raise BenchError(f"transfer attack: model {card.name!r} has no twin; set the metric's 'source' param")
+    return ""
+
+
+def transfer_source_name(model: nn.Module, source: str) -> str:
+    """The model adversarial examples are transferred from: ``source`` if given, else the
+    model's twin (:func:`twin_name`)."""
+    if source:
+        return source
+    card = card_of(model)
+    if card is None:
+        raise BenchError("transfer attack: set the metric's 'source' param (the model has no card)")
+    name = twin_name(card)
+    if not name:
+        raise BenchError(f"transfer attack: model {card.name!r} has no twin; set the metric's 'source' param")
+    return name
 
 
 @functools.lru_cache(maxsize=4)

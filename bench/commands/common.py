@@ -32,6 +32,12 @@ def check_out_dir(path: str | Path | None, flag: str = "--out") -> None:
 
 
 def _check_writable(folder: Path, shown: str, flag: str) -> None:
+    p = folder.absolute()
+    while not p.exists() and p != p.parent:  # a dangling symlink on the way: mkdir would say "File exists"
+        if p.is_symlink():
+            raise BenchError(f"{flag} {shown}: {p} is a symlink to {os.readlink(p)}, which does not exist; "
+                             "remove the link or create its target")
+        p = p.parent
     base = _first_existing(folder)
     if not base.is_dir():
         what = "is a file" if base == Path(shown).absolute() else f"lies under the file {base}"

@@ -132,6 +132,9 @@ def main(args: argparse.Namespace) -> int:
     if ".py:" in args.model:  # the user's own SNN (bench.adapters): its card is what the adapter finds
         card, model = _user_model(args)
     else:
+        if args.adapter is not None or args.model_param:  # they shape a user model only: never ignored
+            raise BenchError(f"--adapter and --model-param need --model FILE.py:FUNCTION (a user model); "
+                             f"{args.model!r} is a registered model")
         card = models.get_card(args.model)
         if args.checkpoint:  # this project's state dict or the SAM reference code's checkpoint
             from bench.models.load import load_model_file

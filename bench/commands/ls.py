@@ -5,61 +5,16 @@ from __future__ import annotations
 import argparse
 
 from bench.config import parse_key_values
-from bench.registry import REGISTRIES, Entry, columns
+from bench.listing import render
+from bench.registry import REGISTRIES
 
 HELP = "list registered datasets, models, methods or metrics"
-
-#: metadata shown as columns (besides name and summary) of the registries without a spec
-#: type; methods and metrics show the spec fields marked as columns (bench.registry.columns)
-COLUMNS = {
-    "datasets": ("masks", "boxes", "source"),
-    "models": ("kind", "arch", "T", "encoding", "twin"),
-}
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", choices=sorted(REGISTRIES), help="which registry")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table (for the README)")
     p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                    help="filter by metadata, e.g. --where model_kind=snn")
-
-
-def _fmt(v: object) -> str:
-    if isinstance(v, (set, frozenset, tuple, list)):
-        return ",".join(sorted(str(x) for x in v)) or "-"
-    if v is None:
-        return "-"
-    return str(v)
-
-
-def table(what: str, filters: dict[str, object] | None = None, *,
-          builtin_only: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a registry listing (used by the CLI and the README generator). The
-    ``package`` column names the distribution that registered each entry (a plugin's, or
-    ``snn-xai-bench``; :mod:`bench.plugins`). ``builtin_only``: this project's entries only,
-    without that column (the README's tables)."""
-    from bench.registry import BUILTIN_SOURCE
-
-    reg = REGISTRIES[what]
-    cols = columns(reg.spec) if reg.spec is not None else COLUMNS[what]
-    entries: list[Entry] = reg.entries(**(filters or {}))
-    if builtin_only:
-        entries = [e for e in entries if e.source == BUILTIN_SOURCE]
-    package = [] if builtin_only else ["package"]
-    header = ["name", *cols, *package, "summary"]
-    rows = [[e.name, *(_fmt(e.meta.get(c)) for c in cols), *([e.source] if package else []), e.summary]
-            for e in entries]
-    return header, rows
-
-
-def render(header: list[str], rows: list[list[str]], markdown: bool) -> str:
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines)
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
-    return "\n".join(fmt.format(*r) for r in [header, *rows])
 
 
 def main(args: argparse.Namespace) -> int:

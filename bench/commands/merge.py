@@ -21,8 +21,8 @@ def main(args: argparse.Namespace) -> int:
     import sys
 
     from bench.commands.common import check_out_dir
+    from bench.pipeline.run import merge_runs
     from bench.report import build_report
-    from bench.run import merge_runs
 
     check_out_dir(args.out)
     log = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))

@@ -18,10 +18,10 @@ def main(args: argparse.Namespace) -> int:
 
     from bench.commands.common import check_out_dir
     from bench.report import build_report
-    from bench.rundir import verify_examples
+    from bench.store.rundir import verify_examples
 
     check_out_dir(args.out)
-    verify_examples(args.run_dir)  # results.csv is checked as it is read (bench.results.read_results)
+    verify_examples(args.run_dir)  # results.csv is checked as it is read (bench.store.results.read_results)
     log = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     out = build_report(args.run_dir, args.out, log=log)
     print(out / "report.html")

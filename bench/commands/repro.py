@@ -27,11 +27,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from bench.commands.common import check_out_dir
     from bench.errors import BenchError
     from bench.repro import kim2021
 
     if args.limit is not None and args.limit < 1:
         raise BenchError(f"--limit must be >= 1, got {args.limit}")
+    kim2021.check_only(tuple(args.only), args.preset)
+    # every path checked before a suite runs or a page is written
+    check_out_dir(args.out)
+    if args.pages_only:  # read only: a folder that holds the runs
+        if not Path(args.results).is_dir():
+            raise BenchError(f"--results {args.results} is not a folder of runs"
+                             + (" (it is a file)" if Path(args.results).exists() else ""))
+    else:
+        check_out_dir(args.results, "--results")
     results, out = Path(args.results), Path(args.out)
     if not args.pages_only:
         kim2021.run_all(results, args.preset, args.limit, args.data_root, progress=not args.quiet,

@@ -58,8 +58,9 @@ def main(args: argparse.Namespace) -> int:
     from bench.adapters.cli import with_user_model
     from bench.commands.common import check_out_dir
     from bench.errors import BenchError
-    from bench.plan import CellFilter
-    from bench.run import parse_shard, run_suite
+    from bench.pipeline.plan import CellFilter
+    from bench.pipeline.run import parse_shard, run_suite
+    from bench.store.rundir import check_suite_names
     from bench.suite import load_suite
 
     shard = parse_shard(args.shard)
@@ -70,6 +71,7 @@ def main(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     suite = load_suite(args.suite, overrides(args))
     suite = with_user_model(suite, args)  # --model: the user's own SNN replaces the suite's models
+    check_suite_names(suite)  # before --dry-run too: it must refuse what the run refuses
     if suite.run.device == "cuda":
         import torch
 
@@ -78,9 +80,12 @@ def main(args: argparse.Namespace) -> int:
     if args.dry_run:
         from bench.perf import print_dry_run
 
-        print_dry_run(suite, only)
+        if args.reference is not None:  # the plan the real run would compute, or its refusal
+            dry_run_against(suite, only, shard, args.reference)
+        else:
+            print_dry_run(suite, only)
         return 0
-    from bench.executors import make_executor
+    from bench.pipeline.executors import make_executor
 
     executor = make_executor(args.executor, args.address)
     command = "snnxai " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
@@ -90,3 +95,37 @@ def main(args: argparse.Namespace) -> int:
     if args.quiet:
         print(out)
     return 0
+
+
+def dry_run_against(suite, only, shard, reference: str) -> None:
+    """``--dry-run --reference REF``: the checks the run makes before it writes (REF readable,
+    comparable with this run's dataset, samples and config; some cell left to compute), then
+    the cells it would compute -- those REF lacks -- with their predicted cost. The same steps
+    as :func:`bench.pipeline.run.run_suite` up to its first write."""
+    from bench import compare
+    from bench.perf import measured_costs, predict_cost
+    from bench.pipeline.plan import make_plan
+    from bench.pipeline.runtime import Clock, Progress
+    from bench.pipeline.shard import load_shard
+
+    ref = compare.load_run(reference)
+    plan = make_plan(only.include(suite) if only else suite, only)
+    total_cells = len(plan.cells)
+    plan, record = compare.drop_reference_cells(plan, ref)
+    data = load_shard(plan, shard, Clock(), Progress(False))
+    manifest = plan.manifest(shard, "", list(data.sample_ids), data.positions.tolist())
+    compare.check_compatible(manifest, ref, "this run")
+    n = len(plan.positions)
+    metrics = {"": [m.name for m in plan.model_metrics]}
+    metrics.update({c.method: [m.name for m in plan.explanation_metrics] for c in plan.cells if c.method})
+    print(f"run {plan.run_id}: {len(plan.cells)} cells, {n} samples, {len(plan.skipped_cells)} cells skipped, "
+          f"{total_cells - len(plan.cells)} cells taken from reference {ref['run_id']} (not recomputed)")
+    per_sample, used = measured_costs(suite.run.name, suite.run.device)
+    rows, total, unknown = predict_cost([(c.model, c.method) for c in plan.cells], metrics, n, per_sample)
+    for model, method, metric, secs in rows:
+        shown = "?" if secs is None else f"{secs:9.1f} s"
+        print(f"  {model:<22} {method or '(model scope)':<22} {metric:<26} {shown}")
+    note = f" ({unknown} rows not measured)" if unknown else ""
+    print(f"predicted cost: {total:.0f} s on the machine that measured it, one process{note}")
+    if used:
+        print("measured costs from: " + ", ".join(used))

@@ -57,9 +57,9 @@ def _keep_freed_memory() -> None:
         pass
 
 
-def _check_train_size(card: "ModelCard", dataset: str | None, params: dict[str, object] | None) -> None:
+def _check_train_size(card: ModelCard, dataset: str | None, params: dict[str, object] | None) -> None:
     """A recipe's ``n_train`` larger than the train split would silently train on fewer images."""
-    from bench.models.training import dataset_for
+    from bench.models.build import dataset_for
 
     available = len(dataset_for(card, dataset, params))
     if card.train.n_train > available:

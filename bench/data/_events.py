@@ -21,16 +21,17 @@ Binning (:func:`bin_events`), exact integer arithmetic:
 
 Normalization is mean 0, std 1 (as for ``shapes_motion_events``): the model input is the event
 tensor itself. There are no object masks or boxes (``has_masks = False``), so metrics that need
-them are skipped with a logged reason (:func:`bench.plan.metric_skip_reason`). Sample ids are
+them are skipped with a logged reason (:func:`bench.pipeline.plan.metric_skip_reason`). Sample ids are
 positions in the sorted listing (stable for a given folder; the fingerprint records the listing).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, NamedTuple, Protocol, Sequence
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -65,7 +66,7 @@ class Events(NamedTuple):
     t: np.ndarray
     p: np.ndarray
 
-    def window(self, t0: int, t1: int) -> "Events":
+    def window(self, t0: int, t1: int) -> Events:
         """The events with ``t0 <= t < t1``."""
         keep = (self.t >= t0) & (self.t < t1)
         return Events(self.x[keep], self.y[keep], self.t[keep], self.p[keep])
@@ -177,8 +178,9 @@ class EventDataset:
             t0, t1 = rec.window
         elif len(ev.t):
             t0, t1 = int(ev.t.min()), int(ev.t.max()) + 1  # half-open: the last event is inside
-        else:
-            t0, t1 = 0, 1  # no events at all: empty frames
+        else:  # scored as all-zero frames it would be a silent wrong sample, not a measurement
+            raise BenchError(f"{self.name}: recording {rec.path} holds no events (an empty or unreadable "
+                             "recording); remove it from the folder or restore it")
         return bin_events(ev, t0, t1, self.steps, (self.sensor.width, self.sensor.height), self.image_size)
 
     def __getitem__(self, index: int) -> Sample:

@@ -90,6 +90,7 @@ class FileDataset:
 
     channels = 3
     has_masks = False
+    has_step_masks = False
 
     def __init__(self, name: str, split: str, params, base: Path, items: list[Item],
                  class_names: tuple[str, ...], has_boxes: bool, annotations: tuple[Path, ...] = ()):

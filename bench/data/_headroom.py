@@ -28,8 +28,7 @@ import math
 import torch
 
 from bench.data import _render
-from bench.data._scene import (N_CANDIDATES, backdrop, distractor_masks, draw, noise_sigma, place_clear,
-                               placements)
+from bench.data._scene import N_CANDIDATES, backdrop, distractor_masks, draw, noise_sigma, place_clear, placements
 
 CLUTTER_CANDIDATES = 16  # placements tried per clutter object before it is dropped
 CLUTTER_FIELDS = 8       # uniforms per candidate: cx, cy, radius, kind, heading, bend, mirror, width

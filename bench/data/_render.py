@@ -11,7 +11,7 @@ so is the ``headroom`` layout's target-sized clutter (:data:`CLUTTER`: bars, V a
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -12,7 +12,7 @@ builds the ``headroom`` layout from the same pieces (:func:`draw`, :func:`placem
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

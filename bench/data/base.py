@@ -11,7 +11,8 @@ Coordinates: masks are ``[H, W]`` booleans indexed ``mask[row, col]``; boxes are
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 
@@ -73,12 +74,12 @@ class Batch:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         return dataclasses.replace(self, **{
             f.name: getattr(self, f.name).to(device)
             for f in dataclasses.fields(self) if getattr(self, f.name) is not None})
 
-    def select(self, index: torch.Tensor | slice) -> "Batch":
+    def select(self, index: torch.Tensor | slice) -> Batch:
         """Rows ``index`` of every field."""
         return dataclasses.replace(self, **{
             f.name: getattr(self, f.name)[index]
@@ -90,7 +91,8 @@ class ImageDataset(Protocol):
 
     Attributes: ``name``, ``split``, ``num_classes``, ``class_names``, ``image_size`` (H == W),
     ``channels``, ``mean`` / ``std`` (normalization statistics, per channel, belong to the
-    dataset), ``has_masks``, ``has_boxes``.
+    dataset), ``has_masks``, ``has_boxes``, ``has_step_masks`` (a mask per time step).
+    Time-varying datasets also have ``steps`` (T).
     """
 
     name: str
@@ -103,6 +105,7 @@ class ImageDataset(Protocol):
     std: tuple[float, ...]
     has_masks: bool
     has_boxes: bool
+    has_step_masks: bool
 
     def __len__(self) -> int: ...
 

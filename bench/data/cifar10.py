@@ -1,7 +1,10 @@
 """``cifar10``: CIFAR-10 from the standard ``cifar-10-batches-py`` pickles in a local folder.
 
 The pickles are read here rather than through torchvision, whose loader insists on the md5 sums
-of the official files. ``params.download = true`` (only when the user asks) fetches them with
+of the official files. A pickle can name any callable, so a batch file is read with a restricted
+unpickler (:class:`_CifarUnpickler`) that admits only what the official files hold -- dicts,
+lists, bytes, str, ints and plain numpy arrays -- and anything else is a one-line error: a
+dataset folder from elsewhere never runs code. ``params.download = true`` (only when the user asks) fetches them with
 ``torchvision.datasets.CIFAR10(download=True)`` first.
 
 Splits: ``train`` = the 50000 training images minus the last ``n_val``; ``val`` = those last
@@ -12,9 +15,11 @@ uint8; ``tensors()`` returns it like the synthetic datasets do.
 from __future__ import annotations
 
 import dataclasses
+import io
 import pickle
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -65,23 +70,67 @@ def find_batches(root: Path, download: bool) -> Path:
                      "data.params.download=true; train/explain: --data-param root=/path / --data-param download=true)")
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Resolves only the globals a CIFAR pickle needs to rebuild a numpy array (the dtype, the
+    array type, numpy's array reconstructor under its numpy 1 and 2 module names) and
+    ``_codecs.encode`` (how protocol 2 stores bytes written by Python 3). Dicts, lists, str,
+    bytes and ints need no global. Everything else -- ``os.system``, ``builtins.eval``, any
+    class with a ``__reduce__`` -- is refused before it is called."""
+
+    ALLOWED = frozenset({("numpy", "ndarray"), ("numpy", "dtype"),
+                         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                         ("_codecs", "encode")})
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's signature
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which a CIFAR-10 file never holds")
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid):  # noqa: ANN001, ANN201
+        raise pickle.UnpicklingError("it holds a persistent id, which a CIFAR-10 file never does")
+
+
+def load_pickle(path: Path) -> dict:
+    """A CIFAR-10 pickle as its dict, read with :class:`_CifarUnpickler`; a refused, damaged or
+    non-dict file is a one-line BenchError naming it."""
+    try:
+        data = path.read_bytes()
+        d = _CifarUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except OSError as exc:
+        raise BenchError(f"cannot read CIFAR-10 file {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # UnpicklingError, EOFError, a TypeError from a bad reconstruct...
+        raise BenchError(f"refused CIFAR-10 file {path}: not a CIFAR-10 pickle "
+                         f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(d, dict):
+        raise BenchError(f"refused CIFAR-10 file {path}: holds a {type(d).__name__}, not a dict")
+    return d
+
+
 def read_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """One pickle -> images ``[N, 3, 32, 32]`` uint8 and labels ``[N]`` long."""
     if not path.is_file():
         raise BenchError(f"CIFAR-10 file missing: {path}")
-    with open(path, "rb") as fh:
-        d = pickle.load(fh, encoding="bytes")
-    data = torch.as_tensor(d[b"data"], dtype=torch.uint8).reshape(-1, 3, 32, 32)
-    return data, torch.as_tensor(d[b"labels"], dtype=torch.long)
+    d = load_pickle(path)
+    data, labels = d.get(b"data", d.get("data")), d.get(b"labels", d.get("labels"))
+    # the shapes are checked here so that a wrong file is named, not a reshape error later
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        shown = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise BenchError(f"refused CIFAR-10 file {path}: 'data' must be a uint8 array [N, 3072], got {shown}")
+    if (not isinstance(labels, list) or len(labels) != len(data)
+            or not all(type(v) is int and 0 <= v < 10 for v in labels)):
+        raise BenchError(f"refused CIFAR-10 file {path}: 'labels' must be {len(data)} ints in 0..9")
+    return (torch.as_tensor(data, dtype=torch.uint8).reshape(-1, 3, 32, 32),
+            torch.as_tensor(labels, dtype=torch.long))
 
 
 def read_names(base: Path) -> tuple[str, ...]:
     meta = base / "batches.meta"
     if not meta.is_file():
         return ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-    with open(meta, "rb") as fh:
-        d = pickle.load(fh, encoding="bytes")
-    return tuple(n.decode() for n in d[b"label_names"])
+    names = load_pickle(meta).get(b"label_names")
+    if not isinstance(names, list) or len(names) != 10 or not all(isinstance(n, (bytes, str)) for n in names):
+        raise BenchError(f"refused CIFAR-10 file {meta}: 'label_names' must be a list of 10 names")
+    return tuple(n.decode(errors="replace") if isinstance(n, bytes) else n for n in names)
 
 
 class Cifar10:
@@ -91,6 +140,7 @@ class Cifar10:
     channels = 3
     has_masks = False
     has_boxes = False
+    has_step_masks = False
 
     def __init__(self, split: str, params: Cifar10Params):
         check_split(self.name, split)

@@ -156,7 +156,8 @@ def gestures(labels: Path, aedat: Path) -> list[Recording]:
 
 
 @DATASETS.register(summary="DVS128 Gesture trials from a local folder, one sample per labelled gesture, T ON/OFF frames",
-                   masks=False, boxes=False, source="folder", params=DVSGestureParams)
+                   masks=False, boxes=False, source="folder",
+                   time_varying=True, params=DVSGestureParams)
 def dvs_gesture(split: str, params: DVSGestureParams) -> EventDataset:
     """11 hand and arm gestures seen by a DVS128: ``[steps * 2, S, S]`` {0, 1} event frames."""
     check_split("dvs_gesture", split, tuple(SPLIT_FILES))

@@ -21,8 +21,7 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
-from bench.data._folder import (IMAGE_SUFFIXES, IMAGENET_MEAN, IMAGENET_STD, FileDataset, Item,
-                                check_split, resolve_root)
+from bench.data._folder import IMAGE_SUFFIXES, IMAGENET_MEAN, IMAGENET_STD, FileDataset, Item, check_split, resolve_root
 from bench.errors import BenchError
 from bench.registry import DATASETS
 

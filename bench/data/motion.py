@@ -203,14 +203,16 @@ class ShapesMotion:
 
 
 @DATASETS.register(summary="a shape moving over T steps with moving clutter; a mask per step (frames or events)",
-                   masks=True, boxes=True, source="embedded", params=ShapesMotionParams)
+                   masks=True, boxes=True, source="embedded", step_masks=True, time_varying=True,
+                   params=ShapesMotionParams)
 def shapes_motion(split: str, params: ShapesMotionParams) -> ShapesMotion:
     """One moving target per sample, as T frames (default) or T steps of DVS events."""
     return ShapesMotion("shapes_motion", split, params)
 
 
 @DATASETS.register(summary="shapes_motion as DVS events (ON/OFF channels per step)",
-                   masks=True, boxes=True, source="embedded", params=ShapesMotionEventsParams)
+                   masks=True, boxes=True, source="embedded", step_masks=True, time_varying=True,
+                   params=ShapesMotionEventsParams)
 def shapes_motion_events(split: str, params: ShapesMotionEventsParams) -> ShapesMotion:
     """``shapes_motion`` with ``input = "events"`` by default."""
     return ShapesMotion("shapes_motion_events", split, params)

@@ -80,7 +80,8 @@ def recordings(folder: Path) -> list[Recording]:
 
 
 @DATASETS.register(summary="N-MNIST event recordings from a local folder, binned into T ON/OFF frames (tonic)",
-                   masks=False, boxes=False, source="folder", params=NMNISTParams)
+                   masks=False, boxes=False, source="folder", time_varying=True,
+                   classes=10, params=NMNISTParams)
 def nmnist(split: str, params: NMNISTParams) -> EventDataset:
     """MNIST digits seen by a moving event camera: ``[steps * 2, S, S]`` {0, 1} event frames."""
     check_split("nmnist", split, tuple(SPLIT_DIRS))
@@ -92,5 +93,10 @@ def nmnist(split: str, params: NMNISTParams) -> EventDataset:
     recs = recordings(folder)
     if not recs:
         raise BenchError(f"N-MNIST folder {folder} has no <digit>/*.bin recordings")
+    empty = [r.path for r in recs if r.path.stat().st_size == 0]
+    if empty:  # refused before a run starts: an empty recording would score as an all-zero sample
+        more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+        raise BenchError(f"N-MNIST recording {empty[0]} is empty (0 bytes){more}; remove it from the folder "
+                         "or restore it")
     return EventDataset("nmnist", split, params, base, Sensor(SENSOR_SIZE, SENSOR_SIZE, read_bin), recs,
                         CLASS_NAMES)

@@ -62,8 +62,6 @@ DEFAULT_LAYOUT: Layout = "headroom"
 
 #: Generator version per layout (part of the fingerprint): bump when a layout changes what it draws.
 GENERATOR_VERSIONS: dict[str, int] = {"centred": 2, "headroom": 3}
-#: The default layout's version (kept for callers of the single-layout API).
-GENERATOR_VERSION = GENERATOR_VERSIONS[DEFAULT_LAYOUT]
 
 #: Per-layout defaults of the params left at None.
 LAYOUT_DEFAULTS: dict[str, dict[str, float | int]] = {
@@ -131,7 +129,7 @@ class ShapesParams:
         check_common(self, max_scale=0.45)
 
 
-def check_common(p: "ShapesParams", max_scale: float) -> None:
+def check_common(p: ShapesParams, max_scale: float) -> None:
     """Cross-field checks shared by ``shapes`` and ``shapes_pair`` params."""
     if p.image_size < 16:
         raise ValueError(f"image_size must be >= 16, got {p.image_size}")
@@ -158,6 +156,7 @@ class SyntheticShapes:
     channels = 3
     has_masks = True
     has_boxes = True
+    has_step_masks = False
 
     def __init__(self, name: str, split: str, params, n_targets: int,
                  mean: tuple[float, ...], std: tuple[float, ...]):

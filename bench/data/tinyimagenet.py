@@ -42,6 +42,15 @@ class TinyImageNetParams:
             raise ValueError(f"image_size must be >= 8, got {self.image_size}")
 
 
+
+def _text(path: Path) -> str:
+    """A Tiny-ImageNet annotation file as text; one that is not UTF-8 is a one-line error."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise BenchError(f"{path} is not a UTF-8 text file ({exc.reason} at byte {exc.start}): "
+                         f"not a Tiny-ImageNet annotation file") from None
+
 def find_base(root: Path) -> Path:
     """The folder holding ``wnids.txt`` (``root`` itself or ``root/tiny-imagenet-200``)."""
     for cand in (root, root / "tiny-imagenet-200"):
@@ -66,7 +75,7 @@ def class_names(base: Path, wnids: list[str]) -> tuple[str, ...]:
     """First name of each wnid from words.txt (the wnid itself when words.txt is missing)."""
     words: dict[str, str] = {}
     if (base / "words.txt").is_file():
-        for line in (base / "words.txt").read_text().splitlines():
+        for line in _text(base / "words.txt").splitlines():
             wnid, _, name = line.partition("\t")
             words[wnid.strip()] = name.split(",")[0].strip()
     return tuple(words.get(w) or w for w in wnids)
@@ -79,7 +88,7 @@ def train_items(base: Path, wnids: list[str]) -> tuple[list[Item], list[Path]]:
         box_file = base / "train" / wnid / f"{wnid}_boxes.txt"
         if box_file.is_file():
             notes.append(box_file)
-            for n, line in enumerate(box_file.read_text().splitlines()):
+            for n, line in enumerate(_text(box_file).splitlines()):
                 if line.strip():
                     f = line.split()
                     boxes[f[0]] = inclusive_box(f[1:5], f"{box_file}:{n + 1}")
@@ -94,7 +103,7 @@ def val_items(base: Path, wnids: list[str]) -> tuple[list[Item], list[Path]]:
         raise BenchError(f"Tiny-ImageNet val labels not found: {ann} is missing")
     index = {w: i for i, w in enumerate(wnids)}
     items = []
-    for n, line in enumerate(ann.read_text().splitlines()):
+    for n, line in enumerate(_text(ann).splitlines()):
         if not line.strip():
             continue
         f = line.split()
@@ -111,7 +120,7 @@ def tinyimagenet(split: str, params: TinyImageNetParams) -> FileDataset:
     """200 classes of 64x64 photos; split "test" reads the labelled val set."""
     check_split("tinyimagenet", split)
     base = find_base(resolve_root("tinyimagenet", params.root))
-    wnids = [w.strip() for w in (base / "wnids.txt").read_text().split() if w.strip()]
+    wnids = [w.strip() for w in _text(base / "wnids.txt").split() if w.strip()]
     items, notes = train_items(base, wnids) if split == "train" else val_items(base, wnids)
     if not items:
         raise BenchError(f"Tiny-ImageNet at {base} has no {split} images")

@@ -15,8 +15,14 @@ Importing this package is cheap: torch is the only heavy import.
 """
 
 from bench.models.card import ModelCard, NeuronParams, TrainParams
-from bench.models.load import (CheckpointProvenance, build_model, ensure_trained, get_card, load_model,
-                               load_model_with_provenance)
+from bench.models.load import (
+                               CheckpointProvenance,
+                               build_model,
+                               ensure_trained,
+                               get_card,
+                               load_model,
+                               load_model_with_provenance,
+)
 from bench.models.neurons import lif_multistep
 from bench.models.record import Recording, record
 

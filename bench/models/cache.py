@@ -80,7 +80,17 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         data, meta = read_entry(path)
     except DamagedEntry as exc:
         raise BenchError(f"checkpoint {exc}; delete it to retrain") from None
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), meta
+    try:  # verified bytes can still be hostile or cut short (a sidecar rewritten to match them)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError (a refused global), ValueError (negative seek), ...
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise BenchError(f"checkpoint {path} cannot be read as a state dict ({type(exc).__name__}: "
+                         f"{first[:160]}); delete it (and its .json sidecar) to retrain") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise BenchError(f"checkpoint {path} holds a {type(state).__name__}, not a state dict of tensors; "
+                         "delete it (and its .json sidecar) to retrain")
+    return state, meta
 
 
 def recorded_card(meta: dict[str, Any]) -> ModelCard | None:

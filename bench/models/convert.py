@@ -57,7 +57,7 @@ def activation_scales(ann: nn.Module, images: torch.Tensor, percentile: float) -
 @torch.no_grad()
 def convert(ann: nn.Module, card: ModelCard, train_images: torch.Tensor) -> nn.Module:
     """An SNN for ``card`` (a converted card) from the trained ANN twin ``ann``."""
-    from bench.models import build_model
+    from bench.models.build import build_model
 
     if ann.card.kind != "ann" or card.source != "converted" or card.bn != "none" or ann.card.arch != card.arch:
         raise BenchError(f"cannot convert {ann.card.name} into {card.name}: need a trained ANN of the "

@@ -27,8 +27,9 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -37,9 +38,9 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 
 from bench.errors import BenchError
+from bench.models.build import dataset_for
 from bench.models.card import ModelCard, TrainParams
-from bench.models.training import (CHECK_SAMPLES, Split, _optimizer, dataset_for, evaluate, load_split, lr_factor,
-                                   spike_rates)
+from bench.models.training import CHECK_SAMPLES, Split, _optimizer, evaluate, load_split, lr_factor, spike_rates
 from bench.seeding import seed_everything
 
 
@@ -79,8 +80,10 @@ def _worker(rank: int, nproc: int, build: Callable[[], nn.Module], tp: TrainPara
         seed_everything(seed + rank)   # rank 0 draws what one process would; the others differ
         result = _train_loop(ddp, tp, train, seed, rank, nproc, dev)
         if rank == 0:
-            torch.save(dataclasses.replace(result, state={k: v.detach().cpu() for k, v in model.state_dict().items()}),
-                       result_path)
+            # plain containers only: the parent reads them back with weights_only=True (no pickle runs)
+            torch.save({"state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                        "step_losses": [float(v) for v in result.step_losses],
+                        "history": [dict(h) for h in result.history]}, result_path)
     finally:
         dist.destroy_process_group()
 
@@ -141,7 +144,7 @@ def fit_ddp(build: Callable[[], nn.Module], tp: TrainParams, train: Split, *, np
         torch.multiprocessing.spawn(_worker, nprocs=nproc, join=True,
                                     args=(nproc, build, tp, train, seed, device, threads,
                                           os.path.join(tmp, "rendezvous"), result_path))
-        return torch.load(result_path, weights_only=False)
+        return DDPResult(**torch.load(result_path, weights_only=True))
 
 
 # -- the command's entry point ------------------------------------------------------------------
@@ -186,9 +189,9 @@ def ensure_trained_ddp(card: ModelCard, *, nproc: int, dataset: str | None = Non
     """:func:`bench.models.load.ensure_trained` trained on ``nproc`` processes: the same cache
     entry (recipe, data and seed make the key, as for a GPU- or CPU-trained checkpoint; the
     sidecar's ``nproc`` says how it was trained)."""
+    from bench.models.build import data_config
     from bench.models.cache import cache_path, read_meta, save_checkpoint, training_meta
     from bench.models.load import _key
-    from bench.models.training import data_config
 
     data = data_config(card, dataset, params)
     key = _key(card, data, seed)

@@ -10,17 +10,26 @@ Checkpoints are always sha256-verified, and the loader reports where the weights
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from bench.errors import BenchError
+from bench.models.build import build_model, get_card
+from bench.models.cache import (
+    cache_key,
+    cache_path,
+    load_checkpoint,
+    read_meta,
+    recorded_card,
+    save_checkpoint,
+    training_meta,
+)
 from bench.models.card import ModelCard, init_source, needs_twin
-from bench.models.cache import (cache_key, cache_path, load_checkpoint, read_meta, recorded_card, save_checkpoint,
-                                training_meta)
-from bench.models.zoo import ZOO_DIR, ZOO_SEED, readme, write_zoo_entry, zoo_match, zoo_names, zoo_path
+from bench.models.zoo import ZOO_DIR, ZOO_SEED, readme, write_zoo_entry, zoo_card_for, zoo_match, zoo_names, zoo_path
 from bench.store import state_digest, write_atomic
 
 
@@ -47,29 +56,6 @@ class CheckpointProvenance:
         return {"sha256": self.sha256, "path": self.path, "source": self.source}
 
 
-def get_card(name: str) -> ModelCard:
-    """The registered card ``name`` (UnknownNameError with "did you mean" otherwise)."""
-    from bench.registry import MODELS
-
-    return MODELS.get(name).obj
-
-
-def build_model(card_or_name: ModelCard | str, seed: int = 0) -> nn.Module:
-    """A fresh model for a card, initialized from ``seed`` (the global RNG is left untouched)."""
-    from bench.models.arch import VGG
-
-    card = get_card(card_or_name) if isinstance(card_or_name, str) else card_or_name
-    stats = None
-    if card.encoding == "poisson":  # plain Poisson codes pixel intensities: needs mean/std
-        from bench.models.training import dataset_for
-
-        ds = dataset_for(card)
-        stats = (tuple(ds.mean), tuple(ds.std))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return VGG(card, stats)
-
-
 def with_epochs(card: ModelCard, epochs: int | None) -> ModelCard:
     """``card`` with its training recipe's epoch count replaced (part of the cache key)."""
     if epochs is None:
@@ -92,7 +78,7 @@ def trained_checkpoint(card: ModelCard, *, dataset: str | None = None, params: d
     a zoo entry trained on other data is skipped silently (the caller says why)."""
     import warnings
 
-    from bench.models.training import data_config
+    from bench.models.build import data_config
 
     data = data_config(card, dataset, params)
     with warnings.catch_warnings():
@@ -108,7 +94,8 @@ def ensure_trained(card: ModelCard, *, dataset: str | None = None, params: dict[
                    progress: bool = True, log: Callable[[str], None] = print,
                    command: str = "", device: torch.device | str = "cpu") -> tuple[Path, dict[str, Any], bool]:
     """Train ``card`` into the cache unless its checkpoint exists. Returns ``(path, sidecar, trained)``."""
-    from bench.models.training import data_config, train
+    from bench.models.build import data_config
+    from bench.models.training import train
 
     data = data_config(card, dataset, params)
     key = _key(card, data, seed)
@@ -134,7 +121,7 @@ def load_model_with_provenance(name: str, device: torch.device | str = "cpu", *,
                                ) -> tuple[nn.Module, CheckpointProvenance]:
     """A trained model in eval mode (zoo first, then the cache, else train and cache it) and
     where its weights came from."""
-    from bench.models.training import data_config
+    from bench.models.build import data_config
 
     card = get_card(name)
     data = data_config(card, dataset, params)
@@ -150,7 +137,8 @@ def load_model_with_provenance(name: str, device: torch.device | str = "cpu", *,
             path, _, _ = ensure_trained(card, dataset=dataset, params=params, seed=seed, cache_dir=cache_dir,
                                         progress=progress, log=log, device=device)
     state, meta = load_checkpoint(path)
-    if recorded_card(meta) != card:
+    # a zoo entry may hold this card's recipe trained on another data family (zoo_card_for)
+    if recorded_card(meta) != (zoo_card_for(card, data["dataset"]) if from_zoo else card):
         raise BenchError(f"checkpoint {path} was written for a different {name} card; delete it to retrain")
     model = build_model(card)
     try:
@@ -192,7 +180,8 @@ def train_zoo(names: list[str] | None, command: str, *, progress: bool = True,
     """Retrain the named (default: all) zoo models into ``root`` and rewrite its README.
 
     Converted models load their ANN twin from the zoo being written (never train it)."""
-    from bench.models.training import data_config, train
+    from bench.models.build import data_config
+    from bench.models.training import train
 
     root = root or ZOO_DIR
     out = []

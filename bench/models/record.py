@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import difflib
 import weakref
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -55,7 +55,7 @@ def grad_sink(rec: Recording, name: str) -> Callable[[torch.Tensor], None]:
     The hooked tensor is in the autograd graph, which C++ keeps alive, and ``rec.spikes`` holds
     it: a strong reference from its hook back to ``rec`` closes a cycle that Python's gc cannot
     see, so every recorded batch's whole graph would outlive the call (a leaderboard run grew
-    by gigabytes per SNN Grad-CAM cell: about 3 MB per sample and call, issue 15)."""
+    by gigabytes per SNN Grad-CAM cell: about 3 MB per sample and call)."""
     ref = weakref.ref(rec)
 
     def hook(g: torch.Tensor) -> None:

@@ -15,15 +15,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.config import to_plain
 from bench.data.base import load_batch, normalize
 from bench.errors import BenchError
+from bench.models.build import build_model, dataset_for, get_card
 from bench.models.card import INIT_KINDS, ModelCard, TrainParams, init_source
 from bench.models.record import record
 from bench.seeding import seed_everything
@@ -78,7 +79,6 @@ def with_recipe(card: ModelCard, overrides: dict[str, Any]) -> ModelCard:
 
 def _check_init_source(card: ModelCard, name: object) -> None:
     """``name`` must be a registered model of ``card``'s architecture and kind (else BenchError)."""
-    from bench.models.load import get_card
 
     if not isinstance(name, str):
         raise BenchError(f"recipe init must be scratch, twin or a model name, got {name!r}")
@@ -98,30 +98,6 @@ def init_from_model(model: nn.Module, source: nn.Module, name: str, source_name:
             got = tuple(theirs[key].shape) if key in theirs else "missing"
             raise BenchError(f"{name} cannot start from {source_name}: {key} is {have} here and {got} there")
     model.load_state_dict(theirs)
-
-
-def dataset_for(card: ModelCard, dataset: str | None = None, params: dict[str, Any] | None = None, split: str = "train"):
-    """The dataset split a card trains on (``params`` override the card's ``image_size``)."""
-    from bench.data import get_dataset
-    from bench.registry import DATASETS
-
-    name = dataset or card.dataset
-    cls = DATASETS.get(name).params_cls
-    sized = cls is not None and "image_size" in {f.name for f in dataclasses.fields(cls)}
-    table = {"image_size": card.input_size} if sized else {}
-    ds = get_dataset(name, split, {**table, **(params or {})})
-    if (ds.num_classes, ds.image_size, ds.channels) != (card.num_classes, card.input_size, card.in_channels):
-        raise BenchError(f"{card.name} expects {card.num_classes} classes of {card.in_channels}x{card.input_size}"
-                         f"x{card.input_size} images; {name}/{split} has {ds.num_classes} classes of "
-                         f"{ds.channels}x{ds.image_size}x{ds.image_size}")
-    return ds
-
-
-def data_config(card: ModelCard, dataset: str | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What a checkpoint was trained on (part of the cache key): name, resolved params, fingerprint."""
-    ds = dataset_for(card, dataset, params)
-    return {"dataset": ds.name, "params": to_plain(getattr(ds, "params", params or {})),
-            "train_fingerprint": ds.fingerprint()}
 
 
 def load_split(ds, n: int | None = None) -> Split:
@@ -233,7 +209,6 @@ def train(card: ModelCard, *, dataset: str | None = None, params: dict[str, Any]
     """Train (or convert) ``card`` on ``device``, from scratch, its ANN twin (``twin_loader``) or
     another trained model (``init_loader``, for ``card.train.init`` naming a model; it loads that
     model trained on its own data). Returns ``(model in eval mode, report)``."""
-    from bench.models import build_model
     from bench.models.convert import convert
 
     seed_everything(seed)

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 
 from bench.config import to_plain
-from bench.models.card import ModelCard, init_source, needs_twin
 from bench.models.cache import read_meta, recorded_card, save_checkpoint, training_meta
+from bench.models.card import ModelCard, init_source, needs_twin
 from bench.registry import MODELS
 from bench.store import ContentStore
 
@@ -39,8 +39,29 @@ def zoo_names() -> list[str]:
     """Shipped models, in training order: every model after the models its weights start from
     (ANN twins before the converted and twin-initialised SNNs, the static SNN before the one
     fine-tuned from it on moving frames), then ANNs first, then by name."""
-    entries = MODELS.entries(zoo=True)
-    return [e.name for e in sorted(entries, key=lambda e: (_depth(e.obj), e.meta.get("kind") != "ann", e.name))]
+    entries = [e for e in MODELS.entries() if in_zoo(e.spec)]
+    return [e.name for e in sorted(entries, key=lambda e: (_depth(e.obj), e.spec.kind != "ann", e.name))]
+
+
+#: the data families whose models the zoo ships (besides the moving-frames models)
+ZOO_FAMILIES = ("shapes", "digits")
+
+
+def in_zoo(card: ModelCard) -> bool:
+    """Whether the zoo ships ``card``'s weights: every card of a shipped data family and the
+    frames models (the events models are trained on demand)."""
+    return card.dataset in ZOO_FAMILIES or card.encoding == "frames"
+
+
+def base_name(card: ModelCard) -> str | None:
+    """The card whose recipe ``card`` trains on another data family: a zoo card named
+    ``<base>_<dataset>`` (e.g. ``vgg5_snn_t8_digits``) whose base is registered for another
+    dataset; None for any other card."""
+    suffix = f"_{card.dataset}"
+    base = card.name.removesuffix(suffix)
+    if base == card.name or base not in MODELS:
+        return None
+    return base if MODELS.get(base).spec.dataset != card.dataset else None
 
 
 def zoo_store(root: Path | None = None) -> ContentStore:
@@ -52,8 +73,23 @@ def zoo_path(name: str, root: Path | None = None) -> Path:
     return zoo_store(root).path(name)
 
 
+def zoo_card_for(card: ModelCard, dataset: str) -> ModelCard:
+    """The card whose zoo entry holds ``card`` trained on ``dataset``: ``card`` itself, or the
+    registered zoo card that trains ``card``'s recipe on that data family (its ``base`` metadata
+    names ``card``, e.g. ``vgg5_snn_t8_digits`` for ``vgg5_snn_t8`` on ``digits``). So a suite
+    switches family with ``--set data.dataset=digits`` and keeps its model names, which is what
+    lets rankings on two families be compared model by model."""
+    if dataset != card.dataset:
+        for entry in MODELS.entries():
+            if in_zoo(entry.spec) and base_name(entry.spec) == card.name and entry.spec.dataset == dataset:
+                return entry.obj
+    return card
+
+
 def zoo_match(card: ModelCard, data: dict[str, Any], seed: int, root: Path | None = None) -> Path | None:
-    """The zoo checkpoint of ``card`` if it exists and was trained exactly as asked, else None."""
+    """The zoo checkpoint of ``card`` (or of :func:`zoo_card_for` its data family) if it exists
+    and was trained exactly as asked, else None."""
+    card = zoo_card_for(card, str(data.get("dataset")))
     path = zoo_path(card.name, root)
     if not path.exists():
         return None
@@ -75,8 +111,8 @@ def write_zoo_entry(model: torch.nn.Module, card: ModelCard, data: dict[str, Any
 def readme(root: Path | None = None) -> str:
     """``bench/zoo/README.md``: a table of the shipped checkpoints, written from their sidecars."""
     root = root or ZOO_DIR
-    rows = ["| model | test accuracy | wall time (s) | CPU time (s) | threads | spike rates | size (KB) | sha256 |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | data | test accuracy | wall time (s) | CPU time (s) | threads | spike rates | size (KB) "
+            "| sha256 |", "|---|---|---|---|---|---|---|---|---|"]
     for name in zoo_names():
         path = zoo_path(name, root)
         if not path.exists():
@@ -84,14 +120,16 @@ def readme(root: Path | None = None) -> str:
         m = read_meta(path)
         rates = ", ".join(f"{k} {v:.3f}" for k, v in m.get("spike_rates", {}).items()) or "-"
         cpu = f"{m['train_cpu_s']:.0f}" if "train_cpu_s" in m else "?"
-        rows.append(f"| `{name}` | {m['test_accuracy']:.4f} (n={m['n_test']}) | {m['train_time_s']:.0f} | {cpu} | "
-                    f"{m.get('threads', '?')} | {rates} | {m['bytes'] / 1024:.0f} | `{m['sha256'][:12]}` |")
+        rows.append(f"| `{name}` | {m['data']['dataset']} | {m['test_accuracy']:.4f} (n={m['n_test']}) | "
+                    f"{m['train_time_s']:.0f} | {cpu} | {m.get('threads', '?')} | {rates} | {m['bytes'] / 1024:.0f} | "
+                    f"`{m['sha256'][:12]}` |")
     commands = sorted({read_meta(zoo_path(n, root))["command"] for n in zoo_names() if zoo_path(n, root).exists()})
     return ("# Shipped model zoo\n\n"
             "Machine-written by `snnxai train --zoo` (do not edit). Each `<name>.pt` is a state dict\n"
             "loaded with `torch.load(weights_only=True)` after checking the sha256 recorded in\n"
             "`<name>.json`, which also holds the card, data config, seed, per-epoch history and versions.\n"
-            "Accuracy: the whole default `shapes` test split (headroom layout, 32x32, seed 0); spike\n"
+            "Accuracy: the whole default test split of the model's data (`shapes`: headroom layout,\n"
+            "32x32, seed 0; `digits`: 32x32, seed 0, scenes of the held-out test digit images); spike\n"
             "rates: mean spikes per neuron per time step on its first 200 samples. Times cover\n"
             "training plus the per-epoch evaluation (converted models: the conversion only; SNNs\n"
             "with `init = \"twin\"`: the fine-tuning from the ANN twin's weights; the ANN is trained\n"

@@ -16,7 +16,7 @@ A model-scope cell (method "") scores the model-scope metrics per batch instead
 (:func:`score_model_scope`, input :class:`~metrics.base.ModelScoreInput`).
 
 Everything a cell reads is in its :class:`CellContext`, fixed before it starts. The metrics of
-one batch share work through ``ctx.memo`` under explicit keys (:mod:`bench.memo`); the memo is
+one batch share work through ``ctx.memo`` under explicit keys (:mod:`bench.pipeline.memo`); the memo is
 cleared after each batch.
 """
 
@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,20 +34,21 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from bench import rundir
-from bench.memory import peak_rss_gib, rss_gib
-from bench.data.base import Batch, denormalize
+from bench.data.base import Batch
 from bench.explain import Explanation, explain_resolved
-from bench.heatcache import HeatmapCache
-from bench.memo import Memo
-from bench.store import tensor_digest
 from bench.models.card import ModelCard
-from bench.plan import Cell, PlannedMetric
+from bench.pipeline.gallery import AttackedExamples, attacked_arrays, attacked_examples
+from bench.pipeline.memo import Memo
+from bench.pipeline.plan import Cell, PlannedMetric
+from bench.pipeline.runtime import Clock, ModelLoader, Progress
+from bench.pipeline.services import Services
+from bench.pipeline.shard import ShardData
 from bench.registry import Entry
-from bench.runtime import Clock, Progress
-from bench.shard import ShardData
+from bench.rss import peak_rss_gib, rss_gib
+from bench.store import rundir, tensor_digest
+from bench.store.heatcache import HeatmapCache
 from methods.postprocess import PostprocessConfig
-from metrics.base import AttackedInputs, ModelScoreInput, ScoreInput, Scores, attacked_inputs_key
+from metrics.base import AttackedInputs, ModelScoreInput, ScoreInput, Scores
 
 T = TypeVar("T")
 
@@ -93,7 +95,7 @@ class CellContext:
     model: nn.Module
     method_model: nn.Module | None
     method_model_key: str
-    load_model: Callable[[str], nn.Module]
+    load_model: ModelLoader
     heatmaps: HeatmapCache
     memo: Memo
     clock: Clock
@@ -115,67 +117,6 @@ class View:
     expl: Explanation
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Explainer:
-    """The cell's method re-run for new inputs of a view's samples: the metrics' ``explain_fn``.
-
-    ``explainer(model, x [B, C, H, W]) -> [B, H, W]``: the time-aggregated maps, or step
-    ``step``'s maps. On the cell's method model the whole explanation is memoized under
-    (model key, job, digest of x, sample ids and targets), so the T+1 per-step and aggregated
-    scores of one attacked input explain it once. Any other model (a randomized copy) is
-    explained afresh: the metric that derived it keys its maps (:func:`metrics.base.explain_again`).
-    """
-
-    ctx: CellContext
-    batch: Batch
-    target: torch.Tensor
-    step: int | None = None
-
-    @property
-    def key(self) -> str:
-        """Names this job in memo keys: the cell's job, the explained classes and the step."""
-        return f"{self.ctx.job_key}|target={tensor_digest(self.target)}|step={self.step}"
-
-    def explanation(self, model: nn.Module, x: torch.Tensor) -> Explanation:
-        ctx, b = self.ctx, self.batch
-        if ctx.method is None or ctx.method_card is None:
-            raise RuntimeError("a model-scope cell has no method to re-run")
-        entry, card = ctx.method, ctx.method_card
-
-        def run() -> Explanation:
-            return explain_resolved(entry, ctx.method_params, ctx.cell.layer, model, card,
-                                    dataclasses.replace(b, x=x), target=self.target, seed=ctx.seed, post=ctx.post)
-
-        if model is not ctx.method_model:
-            return run()
-        key = ("explanation", ctx.method_model_key, ctx.job_key, tensor_digest(x, b.sample_id, self.target))
-        return ctx.memo.compute(key, run)
-
-    def __call__(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        e = self.explanation(model, x)
-        if self.step is None:
-            return e.maps
-        if e.steps is None:
-            raise RuntimeError(f"method {self.ctx.cell.method!r} has no per-step maps")
-        return e.steps[self.step]
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class AttackedExamples:
-    """The gallery's clean-vs-attacked pairs of one batch's example samples (n of them, E budgets).
-
-    position / sample_id: ``[n]``. points: ``[E]`` budgets. maps: ``[E, n, H, W]`` the method's
-    maps of the attacked inputs. image: ``[E, n, C, H, W]`` in [0, 1]. pred: ``[E, n]`` the
-    method model's predictions for them."""
-
-    position: np.ndarray
-    sample_id: torch.Tensor
-    points: np.ndarray
-    maps: torch.Tensor
-    image: torch.Tensor
-    pred: torch.Tensor
-
-
 class CellRecord:
     """What a cell has produced so far: result frames, cost per (stage, metric), gallery pairs."""
 
@@ -184,6 +125,7 @@ class CellRecord:
         self.cost: dict[tuple[str, str], dict[str, str | int | float]] = {}
         self.attacked: list[AttackedExamples] = []
         self.examples: dict[str, str] = {}  # example files written: path in the run dir -> arrays digest
+        self.found: dict[int, AttackedInputs] = {}  # per batch: the gallery metric's attacked inputs
 
 
 # -- the cell's pipeline ----------------------------------------------------------------------
@@ -286,7 +228,8 @@ def score_batch(ctx: CellContext, rec: CellRecord, i: int, e: Explanation, bar: 
         if v is not None:
             counted(ctx, rec, "score", metric.name, lambda: score_view(ctx, rec, metric, v))
         bar.update(1)
-    gallery_pairs(ctx, rec, i, e, views)
+    if ctx.gallery is not None:
+        gallery_pairs(ctx, rec, i, e, views)
 
 
 def score_view(ctx: CellContext, rec: CellRecord, metric: PlannedMetric, v: View) -> None:
@@ -299,63 +242,68 @@ def score_view(ctx: CellContext, rec: CellRecord, metric: PlannedMetric, v: View
         # a method without per-step maps: its one map, scored against every step's mask
         maps += [(s, e.maps, e.degenerate) for s in range(v.batch.step_mask.shape[1])]
     for step, m, deg in maps:
-        inp = score_input(ctx, metric, v, m, deg, step)
-        add_rows(ctx, rec, metric.name, v.i, metric.fn(inp, metric.params), step, deg, v.rows)
+        scores = metric.fn(score_input(ctx, metric, v, m, deg, step), metric.params)
+        if step is None and metric is ctx.gallery and scores.attacked is not None:
+            rec.found[v.i] = scores.attacked
+        add_rows(ctx, rec, metric.name, v.i, scores, step, deg, v.rows)
+
+
+def services(ctx: CellContext, batch: Batch, target: torch.Tensor | None, step: int | None) -> Services:
+    """The memoized callables of a metric's input for ``batch`` (:mod:`bench.pipeline.services`):
+    the cell's models resolved by the loader, the method re-run for the explained ``target``."""
+    c = ctx.cell
+    rerun = None
+    if ctx.method is not None and ctx.method_card is not None and target is not None:
+        entry, card = ctx.method, ctx.method_card
+
+        def rerun(model: nn.Module, key: str, x: torch.Tensor) -> Explanation:
+            return explain_resolved(entry, ctx.method_params, c.layer, model, card,
+                                    dataclasses.replace(batch, x=x), target=target, seed=ctx.seed, post=ctx.post)
+
+    load = ctx.load_model
+    return Services(
+        memo=ctx.memo, batch=batch, seed=ctx.seed, data_mean=ctx.data_mean, data_std=ctx.data_std,
+        probed=(ctx.model, load.key(c.model)),
+        method=None if ctx.method_model is None else (ctx.method_model, ctx.method_model_key),
+        named=lambda name: (load(name), load.key(name)), rerun=rerun,
+        job="" if target is None else f"{ctx.job_key}|target={tensor_digest(target)}", step=step)
 
 
 def score_input(ctx: CellContext, metric: PlannedMetric, v: View, maps: torch.Tensor,
                 deg: torch.Tensor, step: int | None) -> ScoreInput:
-    """What an explanation-scope metric sees; the models and explainer only when its
+    """What an explanation-scope metric sees; the model and the services only when its
     ``needs`` ask for them."""
     model, seed = ctx.model, ctx.seed
     uses_model, explains = "model" in metric.needs, "explainer" in metric.needs
-    explainer = Explainer(ctx, v.batch, v.target, step) if explains else None
+    sv = services(ctx, v.batch, v.target, step) if (uses_model or explains) else None
     return ScoreInput(
         maps=maps, batch=v.batch, degenerate=deg, seed=seed, data_mean=ctx.data_mean, data_std=ctx.data_std,
+        timestep=step, steps=v.expl.steps,
         model_fn=(lambda x, sid: model(x, sample_id=sid, seed=seed)) if uses_model else None,
-        model=model if uses_model else None,
-        method_model=ctx.method_model if explains else None,
-        explain_fn=explainer,
-        load_model=ctx.load_model if uses_model else None,
-        memo=ctx.memo,
-        explain_key=explainer.key if explainer is not None else "",
-        method_model_key=ctx.method_model_key if explains else "",
-        timestep=step, steps=v.expl.steps)
+        explain=sv.explain if sv is not None and explains else None,
+        attack=sv.attack if sv is not None and uses_model and explains else None)
 
 
 def gallery_pairs(ctx: CellContext, rec: CellRecord, i: int, e: Explanation,
                   views: dict[int | None, View | None]) -> None:
     """The gallery's clean-vs-attacked pairs for the example samples of batch i: the attacked
-    inputs the gallery metric compared (it records them in the memo), the method's maps for
-    them and the method model's predictions. When the metric's ``[limits]`` left some example
-    samples out, it is run once on the example samples (its scores are not recorded)."""
-    g, k, mm = ctx.gallery, ctx.examples, ctx.method_model
+    inputs the gallery metric returned (:func:`bench.pipeline.gallery.attacked_examples`)."""
+    g, k = ctx.gallery, ctx.examples
     pos = np.asarray(ctx.data.batch_pos[i])
-    if g is None or mm is None or not (pos < k).any():
+    if g is None or ctx.method_model is None or not (pos < k).any():
         return
     v = views.get(g.limit) if g.limit is None or g.limit >= k else make_view(ctx, i, e, k)
     if v is None:
         return
-    inp = score_input(ctx, g, v, v.expl.maps, v.expl.degenerate, None)
-    key = attacked_inputs_key(inp, g.params)
-    found = None if key is None else ctx.memo.find(key, AttackedInputs)
-    if found is None and key is not None:
-        g.fn(inp, g.params)
-        found = ctx.memo.find(key, AttackedInputs)
+    found = rec.found.get(i) if v is views.get(g.limit) else None
+    if found is None:  # the metric's [limits] left the example samples out: run it on them once
+        found = g.fn(score_input(ctx, g, v, v.expl.maps, v.expl.degenerate, None), g.params).attacked
     if found is None:
-        raise RuntimeError(f"metric {g.name!r} is marked attacked but recorded no attacked inputs")
-    explainer = Explainer(ctx, v.batch, v.target)
+        raise RuntimeError(f"metric {g.name!r} is marked attacked but returned no attacked inputs")
     pv = pos if v.rows is None else pos[v.rows.cpu().numpy()]
-    sel = torch.as_tensor(np.flatnonzero(pv < k), device=v.batch.x.device)
-    full = [explainer.explanation(mm, x) for x in found.inputs]
-    with torch.no_grad():
-        preds = [mm(x, sample_id=v.batch.sample_id, seed=ctx.seed).argmax(1)[sel] for x in found.inputs]
-    rec.attacked.append(AttackedExamples(
-        position=pv[sel.cpu().numpy()], sample_id=v.batch.sample_id[sel],
-        points=np.asarray(found.points, np.float64),
-        maps=torch.stack([f.maps[sel] for f in full]),
-        image=torch.stack([denormalize(x[sel], ctx.data_mean, ctx.data_std).clamp(0, 1) for x in found.inputs]),
-        pred=torch.stack(preds)))
+    sv = services(ctx, v.batch, v.target, None)
+    rec.attacked.append(attacked_examples(ctx.method_model, sv.explanation, v.batch, pv, k, found,
+                                          ctx.seed, ctx.data_mean, ctx.data_std))
 
 
 def score_model_scope(ctx: CellContext, rec: CellRecord) -> None:
@@ -365,9 +313,9 @@ def score_model_scope(ctx: CellContext, rec: CellRecord) -> None:
             skip, rows = limit_rows(ctx, i, metric.limit)
             if skip:
                 continue
-            inp = ModelScoreInput(batch=b if rows is None else b.select(rows), model=ctx.model, seed=ctx.seed,
-                                  data_mean=ctx.data_mean, data_std=ctx.data_std,
-                                  load_model=ctx.load_model, memo=ctx.memo)
+            view = b if rows is None else b.select(rows)
+            inp = ModelScoreInput(batch=view, model=ctx.model, seed=ctx.seed, data_mean=ctx.data_mean,
+                                  data_std=ctx.data_std, attack=services(ctx, view, None, None).attack)
             scores = counted(ctx, rec, "score", metric.name, lambda: metric.fn(inp, metric.params))
             add_rows(ctx, rec, metric.name, i, scores, None, None, rows)
         ctx.memo.clear()
@@ -415,27 +363,9 @@ def save_examples(ctx: CellContext, rec: CellRecord, expls: list[Explanation]) -
     if len(steps) == len(expls) and steps:
         arrays["steps"] = torch.cat(steps, 1).cpu().numpy()[:, sel].astype(np.float16)
     if rec.attacked and sum(len(a.position) for a in rec.attacked) == len(sel):
-        arrays.update(attacked_arrays(ctx, rec.attacked, rec.examples))
+        arrays.update(attacked_arrays(ctx.out, ctx.cell.method_model, rec.attacked, rec.examples))
     rel = f"examples/{ctx.cell.model}/{ctx.cell.method}.npz"
     rec.examples[rel] = rundir.write_examples(ctx.out / rel, arrays)
-
-
-def attacked_arrays(ctx: CellContext, adv: list[AttackedExamples], written: dict[str, str]) -> dict[str, np.ndarray]:
-    """The method npz's ``adv_*`` arrays (``adv_maps [E, n, H, W]``, ``adv_points [E]``), and
-    ``examples/<method_model>/attacked.npz`` (the attacked inputs and the predictions of the
-    model they were crafted on; identical for every cell on that model; its digest goes into
-    ``written``)."""
-    f16 = lambda a: a.astype(np.float16)
-    rel = f"examples/{ctx.cell.method_model}/attacked.npz"
-    written[rel] = rundir.write_examples(
-        ctx.out / rel,
-        {"position": np.concatenate([a.position for a in adv]),
-         "sample_id": torch.cat([a.sample_id for a in adv]).cpu().numpy(), "points": adv[0].points,
-         "image": f16(torch.cat([a.image for a in adv], 1).cpu().numpy()),
-         "pred": torch.cat([a.pred for a in adv], 1).cpu().numpy().astype(np.int64)})
-    # time-aggregated maps only: per-step stability is in the results rows, and per-step
-    # attacked maps would triple the committed examples
-    return {"adv_points": adv[0].points, "adv_maps": f16(torch.cat([a.maps for a in adv], 1).cpu().numpy())}
 
 
 def write_cell(ctx: CellContext, rec: CellRecord) -> None:

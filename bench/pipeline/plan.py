@@ -13,8 +13,8 @@ method runs on, its target layer, each metric's function, params, sample limit a
 from __future__ import annotations
 
 import dataclasses
-import types
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from bench.config import config_hash, to_plain
 from bench.errors import BenchError
@@ -28,9 +28,10 @@ if TYPE_CHECKING:
     from bench.data.base import ImageDataset
     from bench.models.card import ModelCard
     from bench.models.load import CheckpointProvenance
+    from bench.pipeline.shard import Shard
     from bench.registry import Entry
-    from bench.shard import Shard
-    from bench.suite import Suite
+    from bench.suite import RunConfig, Suite
+    from methods.postprocess import PostprocessConfig
     from metrics.base import Scores
 
 
@@ -120,8 +121,32 @@ class PlannedMetric:
     attacked: bool
 
 
+@dataclasses.dataclass(frozen=True)
+class Loading:
+    """How the run's models are loaded, resolved from the suite once: the device, the models'
+    training seed, the cache root ("" = the default), the data they were trained on
+    (:meth:`bench.suite.DataConfig.training_data`) and the ``--checkpoint`` weights files by name."""
+
+    device: str
+    model_seed: int
+    cache_dir: str
+    train_dataset: str
+    train_params: dict[str, Any] | None
+    checkpoints: dict[str, str]
+
+    @classmethod
+    def of(cls, suite: Suite) -> Loading:
+        dataset, params = suite.data.training_data()
+        return cls(device=suite.run.device, model_seed=suite.run.model_seed, cache_dir=suite.run.cache_dir,
+                   train_dataset=dataset, train_params=params, checkpoints=dict(suite.checkpoints))
+
+
 @dataclasses.dataclass
 class Plan:
+    """A suite resolved for the runner. ``suite`` is kept for the manifest (the resolved config,
+    the order of names) and the planner; what the code below the planner reads (data, models,
+    caches, cells) is in the typed fields: ``run``, ``loading``, ``postprocess``, ``models``."""
+
     suite: Suite
     dataset: ImageDataset
     positions: list[int]          # dataset indices of the run's samples, in order
@@ -141,6 +166,34 @@ class Plan:
     #: model-scope metrics a probed model cannot be scored on, as run.json's skip records
     #: ({"model", "method": "", "metric", "reason"}; :func:`model_metric_skip_reason`)
     skipped_model_metrics: list[dict] = dataclasses.field(default_factory=list)
+
+    @property
+    def run(self) -> RunConfig:
+        """Seed, device, batch size, samples, target policy, examples, cache root."""
+        return self.suite.run
+
+    @property
+    def loading(self) -> Loading:
+        return Loading.of(self.suite)
+
+    @property
+    def postprocess(self) -> PostprocessConfig:
+        return self.suite.postprocess
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The probed models, in suite order."""
+        return self.suite.models
+
+    def with_cache_dir(self, cache_dir: str) -> Plan:
+        """This plan with another cache root (not part of any number or of the run id)."""
+        run = dataclasses.replace(self.suite.run, cache_dir=cache_dir)
+        return dataclasses.replace(self, suite=dataclasses.replace(self.suite, run=run))
+
+    @property
+    def data_name(self) -> tuple[str, str]:
+        """(dataset name, split) of the evaluated data."""
+        return self.suite.data.dataset, self.suite.data.split
 
     def model_metrics_for(self, model: str) -> list[PlannedMetric]:
         """The model-scope metrics scored on probed model ``model`` (its skips left out)."""
@@ -201,12 +254,12 @@ class Plan:
 
 def metric_skip_reason(entry: Entry, ds: ImageDataset, dataset: str) -> str | None:
     """Why ``ds`` cannot feed metric ``entry`` (None if it can)."""
-    needs = set(entry.meta["needs"])
+    needs = set(entry.spec.needs)
     if "mask" in needs and not ds.has_masks:
         return f"dataset {dataset!r} has no object masks"
     if "box" in needs and not ds.has_boxes:
         return f"dataset {dataset!r} has no bounding boxes"
-    if "step_mask" in needs and not getattr(ds, "has_step_masks", False):
+    if "step_mask" in needs and not ds.has_step_masks:
         return f"dataset {dataset!r} has no per-step masks (a static dataset)"
     return None
 
@@ -214,25 +267,23 @@ def metric_skip_reason(entry: Entry, ds: ImageDataset, dataset: str) -> str | No
 def model_metric_skip_reason(name: str, params: object, card: ModelCard, suite: Suite) -> str | None:
     """Why model-scope metric ``name`` cannot score the model of ``card`` (None: it can).
 
-    A transfer attack (params :class:`metrics.robustness.TransferParams`) crafts its inputs on
-    another model: its ``source`` param if set (a registered model or one of the suite's own;
-    an unknown name is an error here, before any work), else the probed model's twin
-    (:func:`bench.attacks.resolve.transfer_source_name`). A model with neither -- a user's own
-    SNN has no twin -- is skipped with this reason, as an ``ann_*`` method is (a shipped suite
-    stays usable with ``--model``), rather than failing half-way through the run."""
-    from bench.attacks.resolve import transfer_source_name
+    A metric that crafts on another model declares it (``MetricSpec.source_model``): a named
+    model (a registered one or one of the suite's own; an unknown name is an error here, before
+    any work), or "" for the probed model's twin (:func:`bench.attacks.resolve.twin_name`). A
+    model with no twin -- a user's own SNN -- is skipped with this reason, as an ``ann_*`` method
+    is (a shipped suite stays usable with ``--model``), rather than failing half-way through."""
+    from bench.attacks.resolve import twin_name
     from bench.registry import MODELS
-    from metrics.robustness import TransferParams
 
-    if not isinstance(params, TransferParams):
+    source_model = METRICS.get(base_name(name)).spec.source_model
+    if source_model is None:
         return None
-    if params.source:
-        if params.source not in suite.user_models:
-            MODELS.get(params.source)
+    source = source_model(params)
+    if source:
+        if source not in suite.user_models:
+            MODELS.get(source)
         return None
-    try:
-        transfer_source_name(types.SimpleNamespace(card=card), "")  # reads only the model's card
-    except BenchError:
+    if not twin_name(card):
         return (f"{name!r} crafts its attacks on the twin of {card.name!r}, which names none "
                 f"(set metrics.{name}.source to the model to craft on, or drop the metric)")
     return None
@@ -243,7 +294,7 @@ def method_model_for(entry: Entry, card: ModelCard) -> tuple[str | None, str]:
     from bench.explain import check_compatible
     from bench.models import get_card
 
-    kind = entry.meta["model_kind"]
+    kind = entry.spec.model_kind
     if kind == "ann" and card.kind == "snn":
         if not card.twin:
             return None, f"{entry.name!r} runs on the ANN twin and {card.name!r} names none"

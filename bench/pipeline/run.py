@@ -2,14 +2,14 @@
 
 :func:`run_suite` reads top to bottom as the stages of a run:
 
-1. **plan** (:func:`bench.plan.make_plan`): every name resolved, the cells decided (a *cell* is
+1. **plan** (:func:`bench.pipeline.plan.make_plan`): every name resolved, the cells decided (a *cell* is
    a probed model and a method, or the model-scope metrics of a model), each method's model
    and target layer, each metric's function, params and sample limit; every user error is
-   raised here, before a file is written. Then this shard's batches are loaded (:mod:`bench.shard`).
-2. **explain -> score -> rows**, cell by cell (:func:`run_cells`, :func:`bench.cell.run_cell`):
-   each cell gets a :class:`~bench.cell.CellContext` holding everything it reads, and is
+   raised here, before a file is written. Then this shard's batches are loaded (:mod:`bench.pipeline.shard`).
+2. **explain -> score -> rows**, cell by cell (:func:`run_cells`, :func:`bench.pipeline.cell.run_cell`):
+   each cell gets a :class:`~bench.pipeline.cell.CellContext` holding everything it reads, and is
    written atomically, so an interrupted run resumes where it stopped.
-3. **assemble** (:func:`bench.rundir.assemble`): the cells into results.csv and run.json.
+3. **assemble** (:func:`bench.store.rundir.assemble`): the cells into results.csv and run.json.
 4. **report** (:func:`bench.report.build_report`).
 
 ``--shard i/n`` runs every n-th batch of samples; ``snnxai merge`` combines the shards.
@@ -22,20 +22,14 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
-from bench import rundir
-from bench.cell import CellContext, run_cell
-from bench.config import config_hash, to_plain
 from bench.errors import BenchError
-from bench.executors import Executor
-from bench.heatcache import HeatmapCache
-from bench.memo import Memo
-from bench.plan import Cell, CellFilter, Plan, make_plan
-from bench.runtime import Clock, ModelLoader, Progress, cache_root, require_trained
+from bench.pipeline.cells import run_cells
+from bench.pipeline.executors import Executor
+from bench.pipeline.plan import CellFilter, Plan, make_plan
+from bench.pipeline.runtime import Clock, Progress, check_loadable, require_trained
+from bench.pipeline.shard import Shard, load_shard, parse_shard, shard_batches
 from bench.seeding import seed_everything
-from bench.shard import Shard, ShardData, load_shard, parse_shard, shard_batches
-from bench.store import write_atomic
+from bench.store import rundir, write_atomic
 from bench.suite import Suite
 
 __all__ = ["Shard", "merge_runs", "parse_shard", "run_suite", "shard_batches"]
@@ -48,7 +42,7 @@ def run_suite(suite: Suite, out: str | Path | None = None, shard: Shard = Shard(
     """Run ``suite`` into ``out`` (default ``runs/<run_id>``); returns the run directory.
 
     ``executor`` (``--executor``): how the cells are placed (default: this process, one after
-    another, :func:`run_cells`; :mod:`bench.executors`); the results are the same bytes.
+    another, :func:`run_cells`; :mod:`bench.pipeline.executors`); the results are the same bytes.
 
     ``only`` (``--only``): compute only the cells it selects (names the suite lacks are added
     to it, see :meth:`CellFilter.include`). ``reference`` (``--reference``): a finished run
@@ -60,7 +54,9 @@ def run_suite(suite: Suite, out: str | Path | None = None, shard: Shard = Shard(
     clock, bars = Clock(), Progress(progress)
     seed_everything(suite.run.seed)
     # 1. plan (fails on bad input before anything is written), this shard's data
-    plan = make_plan(only.include(suite) if only else suite, only)
+    suite = only.include(suite) if only else suite
+    rundir.check_suite_names(suite)  # names become cells/<model>/<method>: none may leave --out
+    plan = make_plan(suite, only)
     n, batch = len(plan.positions), suite.run.batch_size
     if not shard_batches(n, batch, shard):  # whole batches go to a shard: some get none
         raise BenchError(f"shard {shard.index}/{shard.count} gets no samples: {n} samples make "
@@ -80,6 +76,7 @@ def run_suite(suite: Suite, out: str | Path | None = None, shard: Shard = Shard(
     if not train_missing:  # after the reference check: an incomparable run is refused for that first
         require_trained(plan)
     rundir.check_manifest(out_dir, manifest, force)
+    check_loadable(plan)  # a damaged or hostile checkpoint is refused before the manifest is written
     if force:
         clear_outputs(out_dir)
     write_atomic(out_dir / "manifest.json", rundir.dump_json(manifest))
@@ -107,67 +104,6 @@ def run_suite(suite: Suite, out: str | Path | None = None, shard: Shard = Shard(
 
         print(summary(out_dir), file=sys.stderr)
     return out_dir
-
-
-def run_cells(plan: Plan, data: ShardData, out: Path, clock: Clock, bars: Progress) -> None:
-    """Every planned cell not yet written in ``out``, grouped by probed model."""
-    todo = [c for c in plan.cells if not rundir.cell_done(out, c.model, c.method)]
-    if len(todo) < len(plan.cells):
-        bars.write(f"resuming: {len(plan.cells) - len(todo)} of {len(plan.cells)} cells already done")
-    models = ModelLoader(plan, out, clock, bars)
-    heatmaps = HeatmapCache(cache_root(plan.suite.run.cache_dir) / "heatmaps")
-    overall = bars.bar(total=len(todo), desc="cells")
-    for model in plan.suite.models:
-        cells = [c for c in todo if c.model == model]
-        if not cells:
-            continue
-        preds = predictions(models, model, data, out, clock, plan.suite.run.seed)
-        for cell in cells:
-            overall.set_postfix_str(f"{cell.model}/{cell.method or '(model scope)'}")
-            run_cell(cell_context(plan, cell, data, preds, models, heatmaps, clock, bars, out))
-            overall.update(1)
-    overall.close()
-
-
-def predictions(models: ModelLoader, name: str, data: ShardData, out: Path, clock: Clock,
-                seed: int) -> tuple[torch.Tensor, ...]:
-    """The probed model's prediction ``[B]`` per batch; records cells/<model>/model.json."""
-    model = models(name)
-    with clock.stage("predict"), torch.no_grad():
-        preds = tuple(model(b.x, sample_id=b.sample_id, seed=seed).argmax(1) for b in data.batches)
-    rec = {"model": name, "n": len(data.sample_ids),
-           "n_correct": sum(int((p == b.y).sum()) for p, b in zip(preds, data.batches))}
-    write_atomic(out / "cells" / name / "model.json", rundir.dump_json(rec))
-    return preds
-
-
-def cell_context(plan: Plan, cell: Cell, data: ShardData, preds: tuple[torch.Tensor, ...],
-                 models: ModelLoader, heatmaps: HeatmapCache, clock: Clock, bars: Progress,
-                 out: Path) -> CellContext:
-    """What ``cell`` reads: its models and method, resolved by the plan, and the run's resources."""
-    from bench.registry import METHODS
-    from bench.variants import base_name
-
-    suite, ds = plan.suite, plan.dataset
-    explains = bool(cell.method)
-    entry = METHODS.get(base_name(cell.method)) if explains else None  # a swept variant: its base method
-    params = plan.method_params[cell.method] if explains else None
-    job = {"method": cell.method, "params": to_plain(params), "layer": cell.layer,
-           "seed": suite.run.seed, "post": to_plain(suite.postprocess)}
-    targets = tuple(b.y for b in data.batches) if suite.run.target == "label" else preds
-    return CellContext(
-        cell=cell, run_id=plan.run_id, dataset=suite.data.dataset, split=suite.data.split,
-        seed=suite.run.seed, examples=suite.run.examples,
-        data_mean=tuple(ds.mean), data_std=tuple(ds.std),
-        method=entry, method_params=params, method_card=plan.cards[cell.method_model] if explains else None,
-        post=suite.postprocess, job_key=config_hash(job) if explains else "",
-        metrics=tuple(plan.explanation_metrics if explains else plan.model_metrics_for(cell.model)),
-        gallery=plan.gallery_metric if explains else None,
-        data=data, preds=preds, targets=targets,
-        model=models(cell.model),
-        method_model=models(cell.method_model) if explains else None,
-        method_model_key=models.key(cell.method_model) if explains else "",
-        load_model=models, heatmaps=heatmaps, memo=Memo(), clock=clock, progress=bars, out=out)
 
 
 # -- entry points -----------------------------------------------------------------------------

@@ -1,28 +1,29 @@
 """The run's shared resources: stage timers, progress bars and the model loader.
 
-One of each per invocation, created by :func:`bench.run.run_suite` and handed to every cell
-(:class:`bench.cell.CellContext`); none of them knows about the runner.
+One of each per invocation, created by :func:`bench.pipeline.run.run_suite` and handed to every cell
+(:class:`bench.pipeline.cell.CellContext`); none of them knows about the runner.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from torch import nn
 from tqdm.auto import tqdm
 
 from bench.errors import BenchError
-from bench.memo import model_key
-from bench.rundir import dump_json
+from bench.pipeline.memo import model_key
 from bench.store import write_atomic
+from bench.store.rundir import dump_json
 
 if TYPE_CHECKING:
     from bench.models.card import ModelCard
-    from bench.plan import Plan
+    from bench.pipeline.plan import Plan
 
 
 class Clock:
@@ -75,21 +76,20 @@ class ModelLoader:
         if name not in self._models:
             from bench.models import get_card, load_model_with_provenance
 
-            suite = self.plan.suite
+            how = self.plan.loading
             with self.clock.stage("models"):
                 if name in self.plan.user_models:  # a user's own model, adapted by the plan
                     model, prov = self.plan.user_models[name]
-                    model = model.to(suite.run.device)
-                elif name in suite.checkpoints:  # --checkpoint: a weights file instead of the zoo / cache
+                    model = model.to(how.device)
+                elif name in how.checkpoints:  # --checkpoint: a weights file instead of the zoo / cache
                     from bench.models.load import load_model_file
 
-                    model, prov = load_model_file(name, suite.checkpoints[name], suite.run.device)
+                    model, prov = load_model_file(name, how.checkpoints[name], how.device)
                 else:
-                    dataset, params = suite.data.training_data()
                     model, prov = load_model_with_provenance(
-                        name, device=suite.run.device, train_if_missing=True, progress=self.progress.enabled,
-                        seed=suite.run.model_seed, cache_dir=suite.run.cache_dir or None,
-                        dataset=dataset, params=params, log=self.progress.write)
+                        name, device=how.device, train_if_missing=True, progress=self.progress.enabled,
+                        seed=how.model_seed, cache_dir=how.cache_dir or None,
+                        dataset=how.train_dataset, params=how.train_params, log=self.progress.write)
                 self._models[name] = model
                 card = self.plan.cards[name] if name in self.plan.cards else get_card(name)
                 self._keys[name] = model_key(prov.sha256, card)
@@ -98,7 +98,7 @@ class ModelLoader:
         return self._models[name]
 
     def key(self, name: str) -> str:
-        """Names model ``name``'s weights and card in cache and memo keys (:func:`bench.memo.model_key`)."""
+        """Names model ``name``'s weights and card in cache and memo keys (:func:`bench.pipeline.memo.model_key`)."""
         self(name)
         return self._keys[name]
 
@@ -117,23 +117,23 @@ def untrained_models(plan: Plan) -> dict[str, str]:
     train them for minutes; reads sidecars only."""
     from bench.models.load import trained_checkpoint
 
-    suite = plan.suite
-    dataset, params = suite.data.training_data()
+    how = plan.loading
+    dataset, params = how.train_dataset, how.train_params
     out = {}
     for name, card in plan.cards.items():
-        if name in plan.user_models or name in suite.checkpoints:
+        if name in plan.user_models or name in how.checkpoints:
             continue
-        if trained_checkpoint(card, dataset=dataset, params=params, seed=suite.run.model_seed,
-                              cache_dir=suite.run.cache_dir or None) is None:
-            out[name] = _zoo_difference(card, dataset, params, suite.run.model_seed)
+        if trained_checkpoint(card, dataset=dataset, params=params, seed=how.model_seed,
+                              cache_dir=how.cache_dir or None) is None:
+            out[name] = _zoo_difference(card, dataset, params, how.model_seed)
     return out
 
 
 def _zoo_difference(card: ModelCard, dataset: str, params: dict[str, object] | None, seed: int) -> str:
     """Why the shipped checkpoint of ``card`` does not fit (a few words), or "" without one."""
     from bench.config import to_plain
+    from bench.models.build import data_config
     from bench.models.cache import read_meta, recorded_card
-    from bench.models.training import data_config
     from bench.models.zoo import zoo_path
 
     path = zoo_path(card.name)
@@ -161,3 +161,36 @@ def require_trained(plan: Plan) -> None:
         first = next(iter(missing))
         raise BenchError(f"no trained checkpoint for {what}: training takes minutes; add --train-missing "
                          f"to train it now, or `snnxai train {first}` first")
+
+
+def check_loadable(plan: Plan) -> None:
+    """Load (on the CPU, then drop) every model of ``plan`` that has weights to read: its zoo or
+    cache checkpoint, or its ``--checkpoint`` file. A damaged, missing-sidecar, cut or hostile
+    checkpoint is the BenchError the run would hit later -- raised before the run writes its
+    manifest, so a refused run leaves nothing behind. Models without a checkpoint (to be
+    trained) and the user's own models (built by the plan already) are skipped."""
+    from bench.models.build import build_model
+    from bench.models.cache import load_checkpoint, recorded_card
+    from bench.models.load import load_model_file, trained_checkpoint
+    from bench.models.zoo import zoo_card_for
+
+    how = plan.loading
+    dataset, params = how.train_dataset, how.train_params
+    for name, card in plan.cards.items():
+        if name in plan.user_models:
+            continue
+        if name in how.checkpoints:
+            load_model_file(name, how.checkpoints[name])
+            continue
+        path = trained_checkpoint(card, dataset=dataset, params=params, seed=how.model_seed,
+                                  cache_dir=how.cache_dir or None)
+        if path is None:
+            continue
+        state, meta = load_checkpoint(path)
+        # as the loader would refuse it (a zoo entry may hold the card trained on another family)
+        if recorded_card(meta) not in (card, zoo_card_for(card, dataset)):
+            raise BenchError(f"checkpoint {path} was written for a different {name} card; delete it to retrain")
+        try:
+            build_model(card).load_state_dict(state)
+        except RuntimeError as exc:
+            raise BenchError(f"checkpoint {path} does not fit {name}: {str(exc).splitlines()[0]}") from None

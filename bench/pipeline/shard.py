@@ -14,8 +14,8 @@ import torch
 
 from bench.data.base import Batch, denormalize, load_batch
 from bench.errors import BenchError
-from bench.plan import Plan
-from bench.runtime import Clock, Progress
+from bench.pipeline.plan import Plan
+from bench.pipeline.runtime import Clock, Progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,7 @@ class ShardData:
 def load_shard(plan: Plan, shard: Shard, clock: Clock, progress: Progress) -> ShardData:
     """Load this shard's batches onto the suite's device (timed as stage "data")."""
     with clock.stage("data"):
-        ds, run = plan.dataset, plan.suite.run
+        ds, run = plan.dataset, plan.run
         batch_pos = shard_batches(len(plan.positions), run.batch_size, shard)
         batches = [load_batch(ds, [plan.positions[p] for p in b]).to(run.device)
                    for b in progress.bar(iterable=batch_pos, desc="load data", leave=False)]

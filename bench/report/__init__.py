@@ -7,14 +7,25 @@ the saved example maps); ``snnxai report RUN_DIR`` calls it, and so does the end
     report/leaderboard.md  leaderboard.csv  leaderboard.tex  report.html  figures/*.png
            power.csv  (separated method pairs per model and metric: bench.report.power)
            audit.csv  paired_stability.csv   (only when the run has attack metrics)
+           .report-files.json   the files this build wrote (see below)
+
+``--out`` may name a folder that holds the user's own files: a build replaces only the files it
+writes, and removes a file an earlier build wrote and this one did not (a stale figure, an
+audit table the run no longer has) only when the earlier build's ``.report-files.json`` lists it.
+A file the report did not write is never deleted. Names from the run folder (datasets, models)
+become figure file names, so each must be one safe file name (:func:`bench.store.check_name`),
+checked before anything is written.
 """
 
 from __future__ import annotations
 
 import functools
 import io
+import json
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -23,7 +34,7 @@ from matplotlib.figure import Figure
 from bench.report import figures, filmstrip, gallery, leaderboard, power, robustness, temporal
 from bench.report.data import ReportData, load_report_data
 from bench.report.html import board_html, esc, frame_html, render
-from bench.store import write_atomic
+from bench.store import check_name, unsafe_name, write_atomic
 
 #: (file stem, caption, figure function of (report data, dataset)), in report order
 DATASET_FIGURES = (
@@ -54,6 +65,7 @@ def _save(fig: object, path: Path, out: list[tuple[str, Path]], caption: str) ->
     embeds every figure twice, as a file and in report.html)."""
     if fig is None:
         return
+    check_name(path.name, "figure file")  # names from the run folder: never a path that leaves figures/
     from PIL import Image
 
     buf = io.BytesIO()
@@ -129,42 +141,108 @@ def dataset_sections(rd: ReportData, dataset: str, figdir: Path, ex: dict, table
     return sections
 
 
+#: the list of files a build wrote, relative to the report folder (what a later build may remove)
+FILES = ".report-files.json"
+
+
+def _written_before(out_dir: Path) -> set[Path]:
+    """The files an earlier build of ``out_dir`` recorded in :data:`FILES` (empty when none). An
+    entry is kept only if it is a file this module could have written -- a top-level file or
+    ``figures/<name>.png`` -- so a planted list cannot make a build delete anything else."""
+    try:
+        listed = json.loads((out_dir / FILES).read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    kept = set()
+    for rel in listed if isinstance(listed, list) else []:
+        parts = rel.split("/") if isinstance(rel, str) else []
+        if (len(parts) == 1 or (len(parts) == 2 and parts[0] == "figures" and parts[1].endswith(".png"))) \
+                and not any(unsafe_name(x) for x in parts):
+            kept.add(out_dir.joinpath(*parts))
+    return kept
+
+
+def _check_names(rd: ReportData) -> None:
+    """Every name of the run that becomes part of a figure's file name is one safe file name."""
+    for d in rd.results["dataset"].unique():
+        check_name(str(d), "dataset name in results")
+    for m in rd.run.get("models", []):
+        check_name(str(m), "model name in run.json")
+
+
 def build_report(run_dir: str | Path, out: str | Path | None = None,
                  log: Callable[[str], None] = lambda line: None) -> Path:
     """Write the report of ``run_dir`` into ``out`` (default ``run_dir/report``); returns it.
     ``log``: called with a line as each stage starts (``snnxai report`` prints them)."""
     rd = load_report_data(run_dir, log)  # damaged or missing files fail here, before any line
-    out_dir = Path(out) if out else Path(run_dir) / "report"
+    _check_names(rd)
+    ex = rd.examples()   # the example files are read (and a damaged one refused) before any write
+    rd.attacked()
+    final = Path(out) if out else Path(run_dir) / "report"
+    before = _written_before(final)
+    # the build writes into a staging folder beside the report and moves its files into place
+    # at the end (renames on one file system: no space needed), so a build that fails half-way
+    # (a full disk, an interrupt) leaves the earlier report as it was and no partial one
+    out_dir = final.parent / f".{final.name}.partial"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    try:
+        written = _build_into(rd, ex, out_dir, log)
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    placed = set()
+    for p in sorted(written):
+        target = final / p.relative_to(out_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p, target)
+        placed.add(target)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    # a report rebuilt in place must not keep what an earlier build wrote and this one did not
+    # (a stale figure, the tables of an earlier run); anything else in the folder is the user's
+    for stale in before - placed:
+        stale.unlink(missing_ok=True)
+    write_atomic(final / FILES, json.dumps(
+        {"files": sorted(p.relative_to(final).as_posix() for p in placed)}, indent=1) + "\n")
+    return final
+
+
+def _build_into(rd: ReportData, ex: dict, out_dir: Path, log: Callable[[str], None]) -> set[Path]:
+    """Write every file of the report into ``out_dir``; returns their paths."""
+    written: set[Path] = set()
+
+    def put(path: Path, data: str | bytes) -> None:
+        write_atomic(path, data)
+        written.add(path)
+
     figdir = out_dir / "figures"
     figures.setup_style()
     table, warns, paired = robustness.audit_frame(rd), robustness.warnings(rd), robustness.paired_frame(rd)
     n_boot = rd.run["config"].get("report", {}).get("n_boot", 1000)
-    steps, tracking = temporal.step_table(rd.results, n_boot), temporal.tracking_table(rd.results, n_boot)
-    write_atomic(out_dir / "leaderboard.md", leaderboard.markdown(
+    step_metrics = rd.over_time_metrics("step")
+    steps = temporal.step_table(rd.results, step_metrics, n_boot)
+    tracking = temporal.tracking_table(rd.results, rd.over_time_metrics("lag"), rd.over_time_metrics("residual"), n_boot)
+    put(out_dir / "leaderboard.md", leaderboard.markdown(
         rd, rd.run.get("command", ""),
-        robustness.markdown(rd, table, warns, paired) + temporal.markdown(steps, tracking)))
-    write_atomic(out_dir / "leaderboard.csv", leaderboard.tidy(rd).to_csv(index=False, float_format="%.6g"))
-    write_atomic(out_dir / "leaderboard.tex", leaderboard.latex(rd))
+        robustness.markdown(rd, table, warns, paired) + temporal.markdown(steps, tracking, step_metrics)))
+    put(out_dir / "leaderboard.csv", leaderboard.tidy(rd).to_csv(index=False, float_format="%.6g"))
+    put(out_dir / "leaderboard.tex", leaderboard.latex(rd))
     tables = (("audit.csv", table, robustness.has_audit(rd)), ("paired_stability.csv", paired, len(paired)),
               ("temporal_steps.csv", steps, len(steps)), ("temporal_tracking.csv", tracking, len(tracking)))
     for name, frame, keep in tables:
         if keep:
-            write_atomic(out_dir / name, frame.to_csv(index=False, float_format="%.6g"))
-        else:  # a report rebuilt in place must not keep the tables of an earlier run
-            (out_dir / name).unlink(missing_ok=True)
+            put(out_dir / name, frame.to_csv(index=False, float_format="%.6g"))
     alpha = rd.run["config"].get("report", {}).get("alpha", 0.05)
-    power_frame = power.power_table(rd.results, rd.summary, alpha, power.HEADLINE)
-    write_atomic(out_dir / "power.csv", power_frame.to_csv(index=False, float_format="%.6g"))
-    ex = rd.examples()
+    power_frame = power.power_table(rd.results, rd.summary, alpha, rd.headline_metrics())
+    put(out_dir / "power.csv", power_frame.to_csv(index=False, float_format="%.6g"))
     sections = []
     for d in sorted(rd.results["dataset"].unique()):
         log(f"report: figures of {d}")
         sections += dataset_sections(rd, d, figdir, ex, table, paired)
     if len(steps) or len(tracking):  # per-step results: summarized over the steps, and tracking
         body = f"<p class='note'>{esc(temporal.NOTE)}</p>" + "".join(
-            frame_html(f) for f in (temporal.display(steps), tracking.drop(columns="dataset")) if len(f))
+            frame_html(f) for f in (temporal.display(steps, step_metrics), tracking.drop(columns="dataset")) if len(f))
         sections.insert(0, ("Over time", body, []))
-    power_head = power.headline(power_frame)
+    power_head = power.headline(power_frame, rd.headline_metrics())
     if len(power_head):  # the headline of a leaderboard: how many method pairs it tells apart
         sections.insert(0, ("Discriminative power", f"<p class='note'>{esc(power.NOTE)}</p>"
                             + frame_html(power_head), []))
@@ -172,8 +250,6 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
              f"mean [95% bootstrap CI]; bold: best per column; {leaderboard.DAGGER}: significantly "
              "better than the next-ranked method (Wilcoxon signed-rank, Holm); baselines in italics.")
     log("report: report.html")
-    write_atomic(out_dir / "report.html", render(rd, sections, intro, robustness.warning_html(rd, warns)))
-    written = {p for _, _, figs in sections for _, p in figs}
-    for stale in set(figdir.glob("*.png")) - written:  # figures an earlier build wrote and this one did not
-        stale.unlink()
-    return out_dir
+    put(out_dir / "report.html", render(rd, sections, intro, robustness.warning_html(rd, warns)))
+    written |= {p for _, _, figs in sections for _, p in figs}
+    return written

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ import pandas as pd
 from bench import stats
 from bench.errors import BenchError
 from bench.registry import AUDIT_ROLES, METHODS, METRIC_CATEGORIES, METRICS, PlotStyle, Registry
-from bench.results import read_results
+from bench.store.results import read_results
 from bench.variants import base_name
 
 #: stem of the attacked example inputs in ``examples/<method_model>/`` (not a method cell)
@@ -95,6 +96,14 @@ class ReportData:
         """The metric's model-scope curve style, or None."""
         style = self.metric_meta.get(metric, {}).get("plot_style")
         return PlotStyle(**style) if style else None
+
+    def headline_metrics(self) -> tuple[str, ...]:
+        """The run's headline metrics (the discriminative-power section), in suite order."""
+        return tuple(k for k in self.suite_order("metrics") if self.metric_meta.get(k, {}).get("headline"))
+
+    def over_time_metrics(self, part: str) -> tuple[str, ...]:
+        """The run's metrics with report role ``over_time == part``, in suite order."""
+        return tuple(k for k in self.suite_order("metrics") if self.metric_meta.get(k, {}).get("over_time") == part)
 
     def step_figure_metrics(self) -> list[str]:
         """Metrics the per-time-step stability figure shows (when present)."""
@@ -177,23 +186,26 @@ class ReportData:
 
 def _with_roles(run: dict[str, Any], kind: str, registry: Registry) -> dict[str, dict]:
     """run.json's identity record of each method or metric (``versions``) with its report
-    roles: those run.json records (``roles``), else, for a run recorded before, those of the
+    roles: those run.json records (``roles``); a role field the run records for no entry at all
+    (a run recorded before that field existed, or before run.json held roles) comes from the
     registered object of the same name (none when the name is not registered)."""
     recorded = run.get("roles", {}).get(kind)
+    fields = {k for r in (recorded or {}).values() for k in r}  # the role fields the run knew
     out = {}
     for name, meta in run["versions"][kind].items():
-        if recorded is not None:
-            roles = recorded.get(name, {})
-        else:
-            base = base_name(name)  # a swept variant has its base entry's roles
-            roles = registry.get(base).record("role") if base in registry else {}
-        out[name] = {**meta, **roles}
+        base = base_name(name)  # a swept variant has its base entry's roles
+        known = registry.get(base).record("role") if base in registry else {}
+        later = {k: v for k, v in known.items() if k not in fields}
+        out[name] = {**meta, **later, **(recorded or {}).get(name, {})}
     return out
 
 
 def _npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+    """An example file's arrays; a damaged one, or one holding pickled objects (never loaded:
+    ``allow_pickle`` stays off), is a one-line BenchError naming it."""
+    from bench.store.rundir import _readable_npz
+
+    return _readable_npz(path)
 
 
 def load_report_data(run_dir: str | Path, log: Callable[[str], None] = lambda line: None) -> ReportData:
@@ -202,7 +214,7 @@ def load_report_data(run_dir: str | Path, log: Callable[[str], None] = lambda li
     d = Path(run_dir)
     if not (d / "run.json").is_file():
         raise BenchError(f"{d} is not a finished run directory (no run.json)")
-    from bench.rundir import read_json
+    from bench.store.rundir import read_json
 
     run = read_json(d / "run.json")  # unparsable: a one-line BenchError naming the file
     try:

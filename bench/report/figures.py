@@ -11,7 +11,7 @@ baselines are dashed. CI bands and bars are the bootstrap CIs of
 from __future__ import annotations
 
 import string
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import matplotlib
 

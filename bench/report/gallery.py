@@ -23,7 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from bench.report.data import ATTACKED, ReportData  # noqa: E402
 from bench.report.display import step_channels, step_gray, step_layout, step_rgb  # noqa: E402
 from bench.report.figures import finish  # noqa: E402
-from bench.rundir import sample_axis  # noqa: E402
+from bench.store.rundir import sample_axis  # noqa: E402
 
 CMAP = "jet"
 
@@ -177,7 +177,7 @@ def attack_gallery_models(rd: ReportData, ex: dict) -> list[str]:
 
 def _aligned(arr: dict | None, sample_id: np.ndarray, name: str) -> dict | None:
     """``arr`` (the example file ``name``) with its per-sample arrays in the order of
-    ``sample_id`` (sample axes: :func:`bench.rundir.sample_axis`); unchanged when it has no
+    ``sample_id`` (sample axes: :func:`bench.store.rundir.sample_axis`); unchanged when it has no
     ``sample_id`` or lacks one of them (the run writes every example file in one order; this
     only guards it)."""
     if arr is None or "sample_id" not in arr:

@@ -8,8 +8,9 @@ a pair is *separated* when its Holm p-value is below ``alpha``. With 12 methods 
 bootstrap CI of the mean, over the column's methods), the precision the sample size buys.
 
 Pure functions of the report data; ``power.csv`` and the report's "Discriminative power"
-section are written from :func:`power_table` on the :data:`HEADLINE` metrics (every scalar
-metric would cost a Wilcoxon test per pair and column: about 30 s on a 32-sample default run).
+section are written from :func:`power_table` on the run's headline metrics (report role
+``headline`` of the metric specs; every scalar metric would cost a Wilcoxon test per pair and
+column: about 30 s on a 32-sample default run).
 """
 
 from __future__ import annotations
@@ -17,10 +18,6 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.stats import paired_tests, scalar_rows
-
-#: The columns the leaderboard's headline figure counts separated pairs on (issue 11): one
-#: localization and one faithfulness metric. Other scalar metrics are in the CSV too.
-HEADLINE = ("pointing_game", "deletion")
 
 COLUMNS = ["dataset", "model", "metric", "n_methods", "n_pairs", "separated", "share", "n_samples",
            "max_ci_half_width"]
@@ -55,7 +52,7 @@ def power_table(results: pd.DataFrame, summary: pd.DataFrame, alpha: float = 0.0
     return pd.DataFrame(recs, columns=COLUMNS)
 
 
-def headline(table: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE) -> pd.DataFrame:
+def headline(table: pd.DataFrame, metrics: tuple[str, ...]) -> pd.DataFrame:
     """One row per (dataset, model): ``separated/n_pairs`` on each headline metric, for display."""
     sub = table[table["metric"].isin(metrics)]
     if sub.empty:

@@ -7,7 +7,7 @@ CSV (``audit.csv``, ``paired_stability.csv``) from the same frames, so they cann
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import stats
-from bench.results import read_results
+from bench.store.results import read_results
 
 #: skipped methods / metrics listed by name in the summary (the rest are counted)
 SHOWN = 6

@@ -1,6 +1,6 @@
 """Paper reproductions as measured verdicts (``snnxai repro <paper>``).
 
-A reproduction runs the suites it needs through :func:`bench.run.run_suite` (resumable: the
+A reproduction runs the suites it needs through :func:`bench.pipeline.run.run_suite` (resumable: the
 runner skips finished cells) and turns their results into one report page per claim of the
 paper: the claim, the setting, the measurement (mean, bootstrap CI, paired test), a verdict by
 the rule of :mod:`bench.repro.verdict`, and the conditions under which it holds.

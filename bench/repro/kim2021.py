@@ -2,7 +2,7 @@
 intervals", Sci. Rep. 11:19037: each claim as a measured verdict (``snnxai repro kim2021``).
 
 :data:`RUNS` are the suite runs (``bench/suites/kim2021/*.toml``, through
-:func:`bench.run.run_suite`, resumable); :data:`PAGES` turn their results into one page each.
+:func:`bench.pipeline.run.run_suite`, resumable); :data:`PAGES` turn their results into one page each.
 A page whose run is missing says so (``Page.missing``) instead of failing the others.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -63,14 +62,14 @@ def runs(preset: str = "cpu", data_root: str = "") -> list[Run]:
             data.append(f'data.params.root="{data_root}"')
         sweep = [f"methods.{m}.sweep.layer={layers}" for m in ("sam", "snn_gradcam", "ann_gradcam")]
         return [Run("layers", "layers", "", tuple(data + sweep)),
-                Run("knobs", "knobs", "", tuple(data + [f'methods.sam.sweep.layer=["conv4","conv8"]']))]
+                Run("knobs", "knobs", "", tuple(data + ['methods.sam.sweep.layer=["conv4","conv8"]']))]
     raise BenchError(f"unknown preset {preset!r} (known: cpu, paper)")
 
 
 def run_all(results: Path, preset: str = "cpu", limit: int | None = None, data_root: str = "",
             progress: bool = False, only: tuple[str, ...] = ()) -> list[Path]:
     """Run (or resume) every run of ``preset`` into ``results``; returns the run directories."""
-    from bench.run import run_suite
+    from bench.pipeline.run import run_suite
     from bench.suite import load_suite
 
     done = []
@@ -86,11 +85,31 @@ def run_all(results: Path, preset: str = "cpu", limit: int | None = None, data_r
 
 # -- reading ----------------------------------------------------------------------------------
 def _load(results: Path, *parts: str) -> pd.DataFrame | None:
+    """The results of one analysis, None when it has not run (no results file). A results file
+    that is there but damaged, or fails its integrity check, is the reader's BenchError: a page
+    must never turn damage into "not measured"."""
     d = results.joinpath(*parts)
-    try:
-        return M.load(d)
-    except BenchError:
+    if not any((d / name).is_file() for name in ("results.csv", "results.csv.gz")):
         return None
+    return M.load(d)
+
+
+def analyses(preset: str = "cpu") -> tuple[str, ...]:
+    """The analysis names of ``preset`` (what ``--only`` takes), in run order."""
+    return tuple(dict.fromkeys(r.analysis for r in runs(preset)))
+
+
+def check_only(only: tuple[str, ...], preset: str = "cpu") -> None:
+    """Every ``--only`` name is an analysis of ``preset`` (BenchError with "did you mean" else):
+    an unknown name must not be ignored, alone or beside a known one."""
+    import difflib
+
+    known = analyses(preset)
+    for name in only:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise BenchError(f"--only {name!r}: not an analysis of preset {preset}{hint} (known: {', '.join(known)})")
 
 
 def _run_n(df: pd.DataFrame) -> int:
@@ -175,7 +194,7 @@ def page_layers(results: Path) -> Page:
     p = Page("1_layers_time", "SAM vs SNN-crafted Grad-CAM across layers and time steps")
     df = _load(results, "layers")
     if df is None:
-        p.missing = "results/kim2021/layers has no results (run `snnxai repro kim2021`)."
+        p.missing = f"{results / 'layers'} has no results (run `snnxai repro kim2021`)."
         return p
     p.add("## Claim", "",
           f"{CITE}: SAM, computed from spike timing alone, gives clearer object localization than the "
@@ -282,7 +301,7 @@ def _model_page(results: Path, slug: str, title: str, other: str, claim: list[st
     p = Page(slug, title)
     a, b = _load(results, "layers"), _load(results, "training")
     if a is None or b is None:
-        p.missing = "results/kim2021/layers and results/kim2021/training are both needed."
+        p.missing = f"{results / 'layers'} and {results / 'training'} are both needed."
         return p
     df = pd.concat([a, b], ignore_index=True)
     df = df[df["method"].str.startswith("sam@") | (df["method"] == "")]
@@ -464,7 +483,9 @@ def page_pair(results: Path) -> Page:
     p = Page("5_suppression", "Sensory suppression on two objects (shapes_pair)")
     df = _load(results, "pair")
     if df is None:
-        p.missing = "results/kim2021/pair has no results: " + "the runner uses a zoo checkpoint only when the run's dataset equals its training data, so on shapes_pair it would retrain the SNN instead of probing the shipped one; needs a runner option to evaluate a model trained on `shapes` on other data."
+        p.missing = (f"{results / 'pair'} has no results: the runner uses a zoo checkpoint only when the run's dataset "
+                     "equals its training data, so on shapes_pair it would retrain the SNN instead of probing the "
+                     "shipped one; needs a runner option to evaluate a model trained on `shapes` on other data.")
         return p
     left, right = "object_mass_share@object=left", "object_mass_share@object=right"
     p.add("## Claim", "", f"{CITE}: with two images side by side, the SNN's focus (SAM) moves between them "
@@ -531,7 +552,7 @@ def page_knobs(results: Path) -> Page:
     p = Page("6_knobs", "SAM's knobs: gamma, variant, time reduction (and T)")
     df = _load(results, "knobs")
     if df is None:
-        p.missing = "results/kim2021/knobs has no results."
+        p.missing = f"{results / 'knobs'} has no results."
         return p
     p.add("## Claim", "", f"{CITE} fix gamma = 0.5 in the reference code and describe the kernel over "
           "\"previous\" spikes; no claim about sensitivity is made. Measured: how much the localization of SAM "
@@ -626,7 +647,7 @@ def page_texture(results: Path) -> Page:
     have = {(lay, t): f for lay in LAYOUTS for t in TEXTURES
             if (f := _load(results, "texture", _texture_tag(lay, t))) is not None}
     if not have:
-        p.missing = "results/kim2021/texture/<level> have no results (`snnxai repro kim2021 --only texture`)."
+        p.missing = f"{results / 'texture'}/<level> have no results (`snnxai repro kim2021 --only texture`)."
         return p
     models = [SNN, POISSON, CONV]
     layouts = [lay for lay in LAYOUTS if any(k[0] == lay for k in have)]
@@ -714,8 +735,6 @@ def _texture_answer(grid: dict[tuple[str, str, str, str], tuple[float, float]], 
     out.append("Texture (mean SAM AUROC over the rest): " + ", ".join(f"{t} {v:.3f}" for t, v in tex.items()) + ".")
     return [" ".join(out), ""]
 
-
-PageFn = Callable[[Path], Page]
 
 
 def build_pages(results: Path, reports: Path, robustness: Path, robustness_report: Path) -> list[Page]:

@@ -15,8 +15,8 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.repro.verdict import outcome
-from bench.results import read_results
 from bench.stats import bootstrap_ci, holm, wilcoxon_p
+from bench.store.results import read_results
 
 N_BOOT, CI, SEED = 1000, 0.95, 0
 
@@ -106,11 +106,3 @@ def accuracy(df: pd.DataFrame, model: str) -> Mean:
     hit = (r["pred"].astype(int) == r["target"].astype(int)).astype(float).to_numpy()
     return mean_ci(hit, f"accuracy|{model}")
 
-
-def paired_accuracy(df: pd.DataFrame, label: str, a: str, b: str, claimed_sign: int) -> Comparison:
-    """Accuracy of model a vs model b on the same samples (paired, as 0/1 per sample)."""
-    def hits(m: str) -> pd.Series:
-        r = df[df["model"] == m].drop_duplicates("sample_id").set_index("sample_id")
-        return (r["pred"].astype(int) == r["target"].astype(int)).astype(float)
-
-    return compare(label, "accuracy", hits(a), hits(b), a, b, claimed_sign)

@@ -13,7 +13,7 @@ Everything the benchmark writes to disk or identifies by content goes through he
   a complete entry; reading checks the data against the sidecar (:class:`DamagedEntry` if it
   does not match), so a damaged file is never used silently;
 * :class:`ContentStore`: entries addressed by key under one folder. The heatmap cache
-  (:mod:`bench.heatcache`), the checkpoint cache and the shipped zoo (:mod:`bench.models.cache`)
+  (:mod:`bench.store.heatcache`), the checkpoint cache and the shipped zoo (:mod:`bench.models.cache`)
   are instances of it.
 """
 
@@ -24,8 +24,9 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,6 +99,35 @@ def note(msg: str) -> None:
     tqdm.write(f"note: {msg}", file=sys.stderr)
 
 
+# -- names that become file names ----------------------------------------------------------
+def unsafe_name(name: object) -> str | None:
+    """Why ``name`` cannot be one path component (a file or folder name) under a folder we
+    write into, or None when it can. A model, method or variant name becomes such a component
+    (``cells/<model>/<method>.csv``, a cache entry), so a name that is empty, ``.``/``..``,
+    hidden (``.x``: would hide a run's files, and ``..`` is its first case), or holds a path
+    separator, a NUL or a control character could land a file outside its folder, or nowhere."""
+    if not isinstance(name, str) or not name:
+        return "it is empty"
+    if name.startswith("."):
+        return "it starts with '.'"
+    if "/" in name or "\\" in name:
+        return "it holds a path separator"
+    if any(ord(ch) < 32 or ch == "\x7f" for ch in name):
+        return "it holds a control character"
+    if len(name.encode()) > 200:  # leaves room for the suffixes and temporary-file prefixes
+        return "it is longer than 200 bytes"
+    return None
+
+
+def check_name(name: object, what: str) -> str:
+    """``name`` if it is a safe path component (:func:`unsafe_name`), else a one-line BenchError
+    naming ``what`` (e.g. ``model name``) and why."""
+    why = unsafe_name(name)
+    if why:
+        raise BenchError(f"{what} {name!r} cannot name a file ({why}); use letters, digits, '_', '-', '@', '=' or '.'")
+    return str(name)
+
+
 # -- atomic writes and sidecars -------------------------------------------------------------
 def _umask() -> int:
     """The process umask (os.umask can only be read by setting it; set straight back)."""
@@ -117,6 +147,11 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
             f.write(data.encode() if isinstance(data, str) else data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the mode open() would give
         os.replace(tmp, p)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None:  # ENOSPC from write() names no file: say which one failed
+            raise OSError(exc.errno, exc.strerror or str(exc), str(p)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -188,13 +223,20 @@ class ContentStore:
     folders small), else at ``root/<key><suffix>`` (readable keys such as a model name).
     """
 
+    #: a store of what can be recomputed (the heatmap cache): a write the disk refuses (full,
+    #: read-only) is one warning and the run goes on uncached, instead of aborting it
+    optional: bool = False
+
     def __init__(self, root: str | Path, suffix: str = ".pt", fanout: bool = True):
         self.root = Path(root)
         self.suffix = suffix
         self.fanout = fanout
+        self._write_failed = False
 
     def path(self, key: str) -> Path:
-        """The data file of ``key`` (its sidecar: :func:`sidecar` of it)."""
+        """The data file of ``key`` (its sidecar: :func:`sidecar` of it). A key that is not one
+        safe file name (a model name from a hostile suite) is refused, never followed."""
+        check_name(key, "store key")
         return (self.root / key[:2] if self.fanout else self.root) / f"{key}{self.suffix}"
 
     def exists(self, key: str) -> bool:
@@ -203,8 +245,21 @@ class ContentStore:
         return p.is_file() and sidecar(p).is_file()
 
     def write(self, key: str, data: bytes, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Store ``data`` under ``key``; returns the sidecar dict."""
-        return write_entry(self.path(key), data, meta)
+        """Store ``data`` under ``key``; returns the sidecar dict ({} when an :attr:`optional`
+        store could not write it)."""
+        if self.optional and self._write_failed:
+            return {}
+        try:
+            return write_entry(self.path(key), data, meta)
+        except OSError as exc:
+            if not self.optional:
+                raise
+            import warnings
+
+            self._write_failed = True  # told once; later entries are not tried
+            warnings.warn(f"cache {self.root} cannot be written ({exc.strerror or exc}): running uncached",
+                          UserWarning, stacklevel=2)
+            return {}
 
     def read(self, key: str) -> tuple[bytes, dict[str, Any]] | None:
         """``(data, sidecar)`` of ``key``, verified; None if absent; :class:`DamagedEntry` if damaged."""

@@ -20,7 +20,9 @@ import gzip
 import io
 import json
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -162,9 +164,7 @@ def check_results(path: Path, text: bytes) -> None:
 
 
 def _fix(path: Path, run: dict | None = None) -> str:
-    """The command that rebuilds a damaged results file (see :func:`bench.rundir.rebuild_hint`)."""
-    from bench.rundir import rebuild_hint
-
+    """The command that rebuilds a damaged results file (:func:`rebuild_hint`)."""
     if run is None:
         try:
             run = json.loads((path.parent / "run.json").read_text())
@@ -185,3 +185,39 @@ def count_rows(text: bytes) -> int:
     """Data rows of canonical results CSV text: lines after the header (the canonical text ends
     every row with a newline, and no field holds one)."""
     return max(text.count(b"\n") - 1, 0)
+
+
+# -- how to rebuild a damaged run folder (also the run folder's damage messages) ----------------
+def command_here(run_dir: Path, command: str) -> str:
+    """``command`` (as a run recorded it) with its ``--out`` naming ``run_dir``: a run folder that
+    was moved or copied must be rebuilt where it is now, not where it was written. A command
+    without ``--out`` wrote the default folder: ``--out run_dir`` is added."""
+    import shlex
+
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return command
+    if not argv or argv[0] != "snnxai" or len(argv) < 2 or argv[1] != "run":
+        return command
+    here = str(run_dir)
+    for i, a in enumerate(argv):
+        if a == "--out" and i + 1 < len(argv):
+            argv[i + 1] = here
+            break
+        if a.startswith("--out="):
+            argv[i] = f"--out={here}"
+            break
+    else:
+        argv += ["--out", here]
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def rebuild_hint(run_dir: Path, run: Mapping[str, Any]) -> str:
+    """How to rebuild a run directory's damaged assembled files (results, examples)."""
+    command = command_here(run_dir, run["command"]) if run.get("command") else "the run's command"
+    if (run_dir / "cells").is_dir():
+        return (f"re-run `{command}` to rebuild it from the checked cells (add --force to "
+                f"recompute everything), or delete {run_dir} and run again")
+    return ("restore it from its source (re-run the `snnxai merge` that wrote it, or `git checkout` "
+            f"a committed copy), or delete {run_dir} and run again")

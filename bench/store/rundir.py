@@ -25,7 +25,7 @@ Integrity (no silently wrong result from a damaged file): a cell's record
 :class:`BenchError` naming the file and the fix. ``run.json`` gains ``integrity``
 (:func:`integrity_record`): the results file's name, row count and sha256 (of its CSV text,
 so ``.csv`` and ``.csv.gz`` agree), every cell's row count and sha256, and the digest of every
-example file; :func:`bench.results.read_results` and :func:`verify_examples` check those.
+example file; :func:`bench.store.results.read_results` and :func:`verify_examples` check those.
 A record from before these fields existed is accepted unchecked (nothing to check against).
 """
 
@@ -33,15 +33,24 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.results import count_rows, empty_frame, read_csv_text, to_csv_text, write_results
-from bench.store import arrays_digest, bytes_digest, note, write_atomic
+from bench.store import arrays_digest, bytes_digest, check_name, note, write_atomic
+from bench.store.results import (
+    command_here,
+    count_rows,
+    empty_frame,
+    read_csv_text,
+    rebuild_hint,
+    to_csv_text,
+    write_results,
+)
 
 MODEL_SCOPE = "_model_scope"
 #: the run's example inputs, relative to the run directory
@@ -62,7 +71,23 @@ def read_json(path: Path) -> Any:
 
 
 def cell_stem(run_dir: Path, model: str, method: str) -> Path:
+    """Where a cell's files live. The names come from a suite or from a run folder's manifest,
+    either of which may be hostile: a name that would leave ``cells/`` is refused here, the one
+    place every cell path is made."""
+    check_name(model, "model name")
+    if method:
+        check_name(method, "method name")
     return run_dir / "cells" / model / (method or MODEL_SCOPE)
+
+
+def check_suite_names(suite: Any) -> None:
+    """Every model and method (or variant) name of ``suite`` can name a file (BenchError
+    otherwise): checked before a run writes anything, so a hostile ``[models."../x"]`` is refused
+    up front, not half-way through writing its cells."""
+    for m in suite.models:
+        check_name(m, "model name")
+    for m in suite.methods:
+        check_name(m, "method name")
 
 
 def cell_file(run_dir: Path, model: str, method: str, suffix: str) -> Path:
@@ -184,16 +209,6 @@ def verify_examples(run_dir: str | Path) -> None:
             raise BenchError(f"damaged example file {problem}; {rebuild_hint(d, run)}")
 
 
-def rebuild_hint(run_dir: Path, run: Mapping[str, Any]) -> str:
-    """How to rebuild a run directory's damaged assembled files (results, examples)."""
-    command = run.get("command") or "the run's command"
-    if (run_dir / "cells").is_dir():
-        return (f"re-run `{command}` to rebuild it from the checked cells (add --force to "
-                f"recompute everything), or delete {run_dir} and run again")
-    return ("restore it from its source (re-run the `snnxai merge` that wrote it, or `git checkout` "
-            f"a committed copy), or delete {run_dir} and run again")
-
-
 # -- manifest -------------------------------------------------------------------------------
 def check_manifest(run_dir: Path, manifest: dict, force: bool) -> None:
     """Refuse to mix two different runs (or shards) in one directory unless ``force``."""
@@ -222,8 +237,8 @@ def collect(run_dirs: list[Path]) -> tuple[pd.DataFrame, list[dict], dict[str, d
                                  "re-run the same command to complete it")
             data, meta, problem = read_cell(d, model, method)
             if problem:  # the run's own resume recomputes it; say how
-                raise BenchError(f"damaged cell {problem}; delete it and re-run "
-                                 f"`{man.get('command') or 'the command that wrote ' + str(d)}` to recompute it")
+                shown = command_here(d, man["command"]) if man.get("command") else f"the command that wrote {d}"
+                raise BenchError(f"damaged cell {problem}; delete it and re-run `{shown}` to recompute it")
             frames.append(read_csv_text(data.decode()))
             cells.append({**meta, "shard": man["shard"]})
         for model in man["models"]:
@@ -283,8 +298,8 @@ def merge_examples(run_dirs: list[Path], out_dir: Path, limit: int) -> dict[str,
     returns the written files (path relative to ``out_dir``) -> arrays digest."""
     rel = sorted({p.relative_to(d / "examples") for d in run_dirs
                   for p in (d / "examples").rglob("*.npz")})
-    written: dict[str, str] = {}
-    for r in rel:
+    merged: dict[Path, dict[str, np.ndarray]] = {}
+    for r in rel:  # every file read (and a damaged one refused) before the first is written
         parts = [_readable_npz(d / "examples" / r) for d in run_dirs if (d / "examples" / r).is_file()]
         parts.sort(key=lambda z: int(z["position"][0]))
         arrays = {}
@@ -292,9 +307,9 @@ def merge_examples(run_dirs: list[Path], out_dir: Path, limit: int) -> dict[str,
         for k, axis in axes.items():
             arrays[k] = parts[0][k] if axis is None else np.concatenate([z[k] for z in parts], axis=axis)
         order = np.argsort(arrays["position"], kind="stable")[:limit]
-        arrays = {k: v if axes[k] is None else np.take(v, order, axis=axes[k]) for k, v in arrays.items()}
-        written[(Path("examples") / r).as_posix()] = write_examples(out_dir / "examples" / r, arrays)
-    return written
+        merged[r] = {k: v if axes[k] is None else np.take(v, order, axis=axes[k]) for k, v in arrays.items()}
+    return {(Path("examples") / r).as_posix(): write_examples(out_dir / "examples" / r, arrays)
+            for r, arrays in merged.items()}
 
 
 def sample_axis(rel: Path, key: str) -> int | None:
@@ -308,6 +323,14 @@ def sample_axis(rel: Path, key: str) -> int | None:
     return {"steps": 1, "adv_maps": 1, "adv_points": None}.get(key, 0)
 
 
+def _timing(path: Path) -> Any:
+    """The ``timing`` record of a shard's run.json (BenchError naming it when unreadable)."""
+    run = read_json(path)
+    if not isinstance(run, dict):
+        raise BenchError(f"cannot read {path}: not a JSON object")
+    return run.get("timing")
+
+
 def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False, compress: bool = False) -> pd.DataFrame:
     """Write ``out_dir/results.csv`` (``.csv.gz`` with ``compress``) and ``out_dir/run.json``
     from finished run directories: one run (or shard) directory, or with ``merge`` every shard
@@ -315,6 +338,8 @@ def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False, compress:
     manifests = [read_json(d / "manifest.json") for d in run_dirs]
     manifest = merge_manifests(manifests) if merge else manifests[0]
     rows, cells, models, ckpts = collect(run_dirs)
+    # every input read before the first write: a shard's cut run.json must not leave a half merge
+    times = [_timing(d / "run.json") for d in run_dirs if (d / "run.json").is_file()] if merge else []
     if len(run_dirs) > 1 or run_dirs[0] != out_dir:
         examples = merge_examples(run_dirs, out_dir, manifest["config"]["run"]["examples"])
     else:  # the cells' checked records, and the inputs this invocation just wrote
@@ -334,7 +359,6 @@ def assemble(run_dirs: list[Path], out_dir: Path, merge: bool = False, compress:
     run["skipped"] = manifest["skipped_cells"] + manifest["skipped_metrics"]
     run["n_rows"] = int(len(rows))
     if merge:  # keep the wall times the runs measured (per shard when there are several)
-        times = [read_json(d / "run.json").get("timing") for d in run_dirs if (d / "run.json").is_file()]
         if times:
             run["timing"] = times[0] if len(times) == 1 else {"shards": times}
     write_atomic(out_dir / "run.json", dump_json(run))

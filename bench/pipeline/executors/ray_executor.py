@@ -2,7 +2,7 @@
 
 A task receives the plan and the shard's batches (put once in Ray's object store), computes its
 cell with the same code as the local executor (:func:`compute_cell`: the probed model's
-predictions, then :func:`bench.cell.run_cell`) into a private temporary directory on the worker,
+predictions, then :func:`bench.pipeline.cell.run_cell`) into a private temporary directory on the worker,
 and returns the files it wrote. The driver writes them into the run directory with
 :func:`bench.store.write_atomic`, the cell's ``.json`` record last, so a cell is done exactly when
 the local executor would call it done: resuming skips it, whichever executor ran it. Returning
@@ -22,16 +22,17 @@ from __future__ import annotations
 import dataclasses
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from bench.errors import BenchError
 
 if TYPE_CHECKING:
-    from bench.plan import Cell, Plan
-    from bench.runtime import Clock, Progress
-    from bench.shard import ShardData
+    from bench.pipeline.plan import Cell, Plan
+    from bench.pipeline.runtime import Clock, Progress
+    from bench.pipeline.shard import ShardData
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,20 +46,21 @@ class CellFiles:
 
 def compute_cell(plan: Plan, data: ShardData, cell: Cell) -> CellFiles:
     """Run one cell exactly as the local executor does, in a temporary run directory; return its files."""
-    from bench import rundir
-    from bench.cell import run_cell
-    from bench.heatcache import HeatmapCache
-    from bench.run import cell_context, predictions
-    from bench.runtime import Clock, ModelLoader, Progress, cache_root
+    from bench.pipeline.cell import run_cell
+    from bench.pipeline.cells import cell_context, predictions
+    from bench.pipeline.runtime import Clock, ModelLoader, Progress, cache_root
     from bench.seeding import seed_everything
+    from bench.store import rundir
+    from bench.store.heatcache import HeatmapCache
 
-    seed_everything(plan.suite.run.seed)
+    seed_everything(plan.run.seed)
     clock, bars = Clock(), Progress(False)
     with tempfile.TemporaryDirectory(prefix="snnxai-cell-") as tmp:
         out = Path(tmp)
         models = ModelLoader(plan, out, clock, bars)
-        heatmaps = HeatmapCache(cache_root(plan.suite.run.cache_dir) / "heatmaps")
-        preds = predictions(models, cell.model, data, out, clock, plan.suite.run.seed)
+        heatmaps = HeatmapCache(cache_root(plan.run.cache_dir) / "heatmaps")
+        heatmaps.optional = True  # as in bench.pipeline.cells.run_cells: an unwritable cache runs uncached
+        preds = predictions(models, cell.model, data, out, clock, plan.run.seed)
         run_cell(cell_context(plan, cell, data, preds, models, heatmaps, clock, bars, out))
         marker = rundir.cell_file(out, cell.model, cell.method, ".json")
         paths = sorted((p for p in out.rglob("*") if p.is_file()), key=lambda p: (p == marker, str(p)))
@@ -78,10 +80,9 @@ def portable(plan: Plan) -> Plan:
     """The plan as a worker needs it: the cache folder resolved to an absolute path, since a
     worker's working directory and environment need not be the driver's. (The run id and the
     manifest are fixed already; the cache folder is not part of any number.)"""
-    from bench.runtime import cache_root
+    from bench.pipeline.runtime import cache_root
 
-    run = dataclasses.replace(plan.suite.run, cache_dir=str(cache_root(plan.suite.run.cache_dir).resolve()))
-    return dataclasses.replace(plan, suite=dataclasses.replace(plan.suite, run=run))
+    return plan.with_cache_dir(str(cache_root(plan.run.cache_dir).resolve()))
 
 
 def unimportable_modules(plan: Plan) -> list[ModuleType]:
@@ -111,8 +112,7 @@ class RayExecutor:
         self.max_retries, self.task = max_retries, task
 
     def run_cells(self, plan: Plan, data: ShardData, out: Path, clock: Clock, bars: Progress) -> None:
-        from bench import rundir
-        from bench.store import write_atomic
+        from bench.store import rundir, write_atomic
 
         todo = [c for c in plan.cells if not rundir.cell_done(out, c.model, c.method)]
         if len(todo) < len(plan.cells):
@@ -123,7 +123,7 @@ class RayExecutor:
         started = not ray.is_initialized()
         if started:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=bars.enabled)
-        gpus = self.gpus if self.gpus is not None else (1.0 if plan.suite.run.device == "cuda" else 0.0)
+        gpus = self.gpus if self.gpus is not None else (1.0 if plan.run.device == "cuda" else 0.0)
         remote = ray.remote(self.task).options(num_cpus=self.cpus, num_gpus=gpus,
                                                max_retries=self.max_retries, retry_exceptions=False)
         for mod in unimportable_modules(plan):
