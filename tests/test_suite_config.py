@@ -15,7 +15,7 @@ from bench.suite import Suite, load_suite, suite_names
 #: method/metric/model versions), so it must change only on purpose. If you changed the default
 #: suite (or a default of a params dataclass it uses) deliberately, update this value to the
 #: one the failing assertion prints, and say so in the commit message.
-DEFAULT_HASH = "202eacc12b0d"
+DEFAULT_HASH = "ff4d82baba7d"
 
 
 def test_shipped_suites_load():
@@ -32,9 +32,9 @@ def test_default_suite_hash_is_pinned():
 def test_default_suite_covers_every_method_and_the_metric_families():
     s = load_suite("default")
     assert set(s.methods) == set(METHODS.names())
-    cats = {METRICS.get(k).meta["category"] for k in s.metrics}
+    cats = {METRICS.get(k).spec.category for k in s.metrics}
     assert {"localization", "faithfulness", "sanity", "complexity", "robustness"} <= cats
-    assert any(METRICS.get(k).meta.get("per_timestep") for k in s.metrics)
+    assert any(METRICS.get(k).spec.per_timestep for k in s.metrics)
 
 
 def test_robustness_suite_measures_the_papers_claim_with_strong_attacks():
@@ -42,7 +42,7 @@ def test_robustness_suite_measures_the_papers_claim_with_strong_attacks():
     audit, PGD-10 with EOT-8 (the metric defaults) on the default epsilon grid."""
     s = load_suite("robustness")
     assert {"sam", "ann_gradcam"} <= set(s.methods)
-    stab = {k for k in METRICS.names() if METRICS.get(k).meta.get("attacked")}
+    stab = {k for k in METRICS.names() if METRICS.get(k).spec.attacked}
     audit = {"adversarial_accuracy", "attack_success_whitebox", "attack_success_transfer",
              "attack_success_noise", "attack_zero_gradient"}
     assert len(stab) == 5 and stab | audit <= set(s.metrics)

@@ -8,14 +8,16 @@ import json
 import pytest
 
 from bench.errors import BenchError
-from bench.plan import make_plan
-from bench.runtime import Clock, ModelLoader, Progress
+from bench.pipeline.plan import make_plan
+from bench.pipeline.runtime import Clock, ModelLoader, Progress
 from bench.suite import load_suite
 
 
 def test_default_suite_hash_unchanged_without_train_dataset():
     # the committed default run's id: a suite that does not name train_dataset keeps its hash
-    assert load_suite("default").config_hash() == "202eacc12b0d"
+    from test_suite_config import DEFAULT_HASH
+
+    assert load_suite("default").config_hash() == DEFAULT_HASH
 
 
 def test_training_data_falls_back_to_the_evaluated_data():
