@@ -112,6 +112,10 @@ class MethodSpec:
         on the model it runs on for that probe, e.g. SAM on an SNN vs Grad-CAM on its twin).
     attack_gallery: report role: shown in the clean-vs-attacked gallery (when none of a
         model's methods is, the gallery shows every method with attacked maps).
+    cannot_run: ``cannot_run(card, params) -> reason`` ("" = it can) for a method that runs on
+        only some models of its kind with these params (e.g. only on the suite's own spiking
+        layers); the planner skips the other models' cells with that reason. None: every model
+        of its kind.
     """
 
     summary: str = _field("identity")
@@ -125,10 +129,12 @@ class MethodSpec:
     params: type | None = None
     compare_with: tuple[str, ...] = _field("role", default=())
     attack_gallery: bool = _field("role", default=False)
+    cannot_run: Callable[[Any], str] | None = None
 
     def __post_init__(self) -> None:
         _check_common(self)
         _check(self.model_kind in get_args(ModelKind), f"model_kind must be one of {get_args(ModelKind)}")
+        _check(self.cannot_run is None or callable(self.cannot_run), "cannot_run must be a function of (card, params)")
         for k in ("temporal", "needs_grad", "needs_label", "baseline", "attack_gallery"):
             _check(isinstance(getattr(self, k), bool), f"{k} must be a bool")
         _check(isinstance(self.compare_with, tuple) and all(isinstance(m, str) for m in self.compare_with),

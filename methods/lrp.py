@@ -305,13 +305,32 @@ class RelCamParams:
         SltrpParams(alpha=self.alpha)
 
 
+def lrp_cannot_run(card: object, mode: str) -> str:
+    """Why spiking LRP in ``mode`` ("sltrp" or "slrp") cannot run on the model of ``card`` ("" =
+    it can). Both need spiking layers that run once per forward: an adapted model that calls its
+    layers step by step cannot be explained. SLTRP's membrane carry also recomputes each step's
+    post-reset membrane, which only the suite's own spiking layers can do: an adapted snnTorch /
+    SpikingJelly / plain model is explained by ``slrp`` (RelCAM: ``mode = "slrp"``)."""
+    from bench.adapters.spec import ADAPTERS
+
+    arch = getattr(card, "arch", "")
+    if arch not in ADAPTERS:
+        return ""
+    if any(getattr(layer, "mode", "") == "step" for layer in getattr(card, "layers", ())):
+        return f"spiking LRP needs spiking layers that run once per forward; this {arch} model runs them step by step"
+    if mode == "sltrp":
+        return f"the membrane carry needs the suite's own spiking layers, not an adapted {arch} model (use slrp)"
+    return ""
+
+
 #: what every method of this module registers with (each adds its summary, time axis, reference)
 _REG = dict(model_kind="snn", needs_grad=True, needs_label=True, version="1")
 
 
 @METHODS.register(
     summary="SLTRP: spiking LRP per time step, relevance carried back through the membrane (z+)",
-    temporal=True, **_REG, reference=REFERENCE, params=SltrpParams)
+    temporal=True, **_REG, reference=REFERENCE, params=SltrpParams,
+    cannot_run=lambda card, params: lrp_cannot_run(card, "sltrp"))
 def sltrp(inp: ExplainInput, params: SltrpParams) -> torch.Tensor:
     """Raw input relevance ``[T, B, H, W]`` (channels summed) for ``inp.target``."""
     R, _, _ = relevance_pass(inp, "sltrp", params.alpha)
@@ -320,7 +339,8 @@ def sltrp(inp: ExplainInput, params: SltrpParams) -> torch.Tensor:
 
 @METHODS.register(
     summary="SLRP: spiking LRP on time-averaged activations, relevance through neurons unchanged (z+)",
-    temporal=False, **_REG, reference=REFERENCE, params=SlrpParams)
+    temporal=False, **_REG, reference=REFERENCE, params=SlrpParams,
+    cannot_run=lambda card, params: lrp_cannot_run(card, "slrp"))
 def slrp(inp: ExplainInput, params: SlrpParams) -> torch.Tensor:
     """Raw input relevance ``[B, H, W]`` (channels summed) for ``inp.target``."""
     R, _, _ = relevance_pass(inp, "slrp", params.alpha)
@@ -330,7 +350,8 @@ def slrp(inp: ExplainInput, params: SlrpParams) -> torch.Tensor:
 @METHODS.register(
     summary="RelCAM: a layer's spikes weighted by their channel's spiking-LRP relevance, per step",
     temporal=True, **_REG, reference=REFERENCE.replace("snn_utils/sew_resnet.py", "snn_utils/sew_resnet.py, utils/RelCAM.py"),
-    params=RelCamParams)
+    params=RelCamParams,
+    cannot_run=lambda card, params: lrp_cannot_run(card, params.mode))
 def relcam(inp: ExplainInput, params: RelCamParams) -> torch.Tensor:
     """Raw maps ``[T, B, h, w]`` at ``inp.layer``: ``sum_k F[t, k] * sum_hw R[t, k]``."""
     _, R, F = relevance_pass(inp, params.mode, params.alpha, layer=inp.layer)

@@ -289,8 +289,8 @@ def model_metric_skip_reason(name: str, params: object, card: ModelCard, suite: 
     return None
 
 
-def method_model_for(entry: Entry, card: ModelCard) -> tuple[str | None, str]:
-    """The model ``entry`` runs on when ``card``'s model is probed, or (None, reason)."""
+def method_model_for(entry: Entry, card: ModelCard, params: object = None) -> tuple[str | None, str]:
+    """The model ``entry`` (with ``params``) runs on when ``card``'s model is probed, or (None, reason)."""
     from bench.explain import check_compatible
     from bench.models import get_card
 
@@ -305,6 +305,9 @@ def method_model_for(entry: Entry, card: ModelCard) -> tuple[str | None, str]:
         check_compatible(entry, card)
     except BenchError as exc:
         return None, str(exc)
+    why = entry.spec.cannot_run(card, params) if entry.spec.cannot_run is not None else ""
+    if why:
+        return None, f"{entry.name!r} cannot run on {card.name!r}: {why}"
     return card.name, ""
 
 
@@ -369,7 +372,7 @@ def make_plan(suite: Suite, only: CellFilter = CellFilter()) -> Plan:
     method_params = {k: resolve_params(METHODS.get(base_name(k)), p) for k, p in suite.methods.items()}
     for m in suite.models:
         for meth in suite.methods:
-            mm, reason = method_model_for(METHODS.get(base_name(meth)), cards[m])
+            mm, reason = method_model_for(METHODS.get(base_name(meth)), cards[m], method_params[meth])
             if mm is None:
                 skipped.append({"model": m, "method": meth, "metric": "", "reason": reason})
                 continue
