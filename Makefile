@@ -35,7 +35,7 @@ test-slow: $(STAMP)
 
 # ruff with the configuration in pyproject.toml (.ci/run runs it too)
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bench methods metrics tests scripts
+	$(VENV)/bin/ruff check --no-cache bench methods metrics tests scripts
 
 perf: $(STAMP)
 	$(VENV)/bin/snnxai perf $(ARGS)

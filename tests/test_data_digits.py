@@ -188,9 +188,8 @@ def test_classes_are_balanced_and_registered(train):
 # -- the zoo's digits models --------------------------------------------------------------------
 
 def test_zoo_finds_a_cards_digits_twin():
-    from bench.models.catalog import on_digits
-
     from bench.models import get_card
+    from bench.models.catalog import on_digits
     from bench.models.zoo import zoo_card_for
 
     for name in ("vgg5_ann", "vgg5_snn_t8", "vgg5_snn_t8_if", "vgg5_snn_t8_poisson", "vgg5_snn_t8_conv"):
