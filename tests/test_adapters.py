@@ -494,7 +494,8 @@ def test_cli_runs_a_spikingjelly_model(tmp_path: Path, monkeypatch, capsys):
                         "--adapter", "spikingjelly", "--model-param", "call=step", "--model-param", "T=2",
                         "--out", str(tmp_path / "run"), "--quiet", "--no-report"], capsys)
     assert rc == 0, err
-    card = json.loads((tmp_path / "run" / "run.json").read_text())["versions"]["models"]["foreign_vgg5"]
+    # the file has several builders: the model is named by file and function
+    card = json.loads((tmp_path / "run" / "run.json").read_text())["versions"]["models"]["foreign_vgg5_jelly_if_single"]
     assert card["arch"] == "spikingjelly" and card["spec"]["call"] == "step" and card["T"] == 2
 
 

@@ -19,7 +19,8 @@ def add_user_model_arguments(p: argparse.ArgumentParser, *, with_model: bool = T
     if with_model:
         p.add_argument("--model", metavar="FILE.py:FUNCTION",
                        help="evaluate your own SNN instead of the suite's models (see README, "
-                            "'Bring your own SNN'); its name is the file's stem")
+                            "'Bring your own SNN'); its name is the file's stem, or stem_FUNCTION "
+                            "when the file has more than one builder")
     p.add_argument("--checkpoint", default="", metavar="PT",
                    help="state dict to load into --model; without --model, the weights of the (one) "
                         "SNN being explained/probed: this project's format or the SAM reference code's")

@@ -19,8 +19,8 @@ def load_user_model(name: str, spec: UserModelSpec, ds: ImageDataset,
     """The user's model ``name`` adapted to dataset ``ds`` (registry name ``dataset``; its shape, classes and
     normalization), on CPU in eval mode, and the provenance of its weights: ``source``
     "user", ``path`` the checkpoint as given ("" for the built weights), ``sha256``
-    :func:`bench.store.state_digest` of the loaded module. The card carries the source
-    file's sha256 too (``file_sha256``)."""
+    :func:`bench.store.state_digest` of the loaded module. The card carries the sha256 of the
+    source file's and the checkpoint file's bytes too (``file_sha256``, ``checkpoint_sha256``)."""
     from bench.models.load import CheckpointProvenance
     from bench.store import file_digest
 
@@ -29,7 +29,8 @@ def load_user_model(name: str, spec: UserModelSpec, ds: ImageDataset,
         load_checkpoint_into(net, spec.checkpoint)
     model = adapt(net, spec, name=name, dataset=dataset,
                   num_classes=ds.num_classes, channels=ds.channels, size=ds.image_size,
-                  input_stats=(tuple(ds.mean), tuple(ds.std)), file_sha256=file_digest(spec.file))
+                  input_stats=(tuple(ds.mean), tuple(ds.std)), file_sha256=file_digest(spec.file),
+                  checkpoint_sha256=file_digest(spec.checkpoint) if spec.checkpoint else "")
     prov = CheckpointProvenance(model.card.weights_sha256, spec.checkpoint or None, "user",
                                 Path(spec.checkpoint or spec.file))
     return model, prov

@@ -14,15 +14,16 @@ import contextlib
 import dataclasses
 import difflib
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from bench.adapters.kinds import AdapterKind, ParamValue, get_kind
-from bench.adapters.spec import UserModelSpec
+from bench.adapters.spec import ADAPTERS, UserModelSpec
 from bench.adapters.taps import LayerMode, Tap, spikes_of
 from bench.errors import BenchError, UnknownNameError
-from bench.models.card import ModelCard
+from bench.models.card import ModelCard, TrainParams
 from bench.models.encoders import poisson
 from bench.models.record import Recording
 
@@ -39,19 +40,49 @@ class SpikingLayer:
 
 
 @dataclasses.dataclass(frozen=True)
+class BatchNormLayer:
+    """A normalization module of the user's model as the card shows it: module path, class,
+    features and its settings."""
+
+    name: str
+    type: str
+    num_features: int
+    affine: bool
+    track_running_stats: bool
+    eps: float
+    momentum: float | None
+
+
+@dataclasses.dataclass(frozen=True)
 class AdaptedCard(ModelCard):
     """A :class:`ModelCard` built from what the adapter found (``arch`` is the adapter name,
     ``target_layers`` the recordable layers, default first) plus the adapter's own facts:
-    ``spec`` as the user gave it, each layer's neuron parameters, the parameter count, the
-    weights' digest (:func:`bench.store.state_digest`) and the sha256 of the source file's
-    bytes (``spec.file`` only, not what it imports; "" when adapted from a module in memory).
-    The two digests are the model's identity: hashed into the run id (an edited model file is
-    another run) and checked by ``snnxai compare``."""
+    ``spec`` as the user gave it (``file``: the source file's name, without its folder, which
+    ``snnxai compare`` ignores, and ``function``), each layer's
+    neuron parameters, the normalization modules (``bn``: "batchnorm" when the model has any,
+    else "none"; ``bn_layers`` each one), the parameter count, the weights' digest
+    (:func:`bench.store.state_digest`), the sha256 of the checkpoint file's bytes ("" for the
+    built weights) and of the source file's bytes (``spec.file`` only, not what it imports; ""
+    when adapted from a module in memory). The digests are the model's identity: hashed into
+    the run id (an edited model file is another run) and checked by ``snnxai compare``.
 
+    It records only what the project knows: ``source`` is "user" (the project neither trained
+    nor converted it), and ``train`` (the zoo's recipe, which never ran for this model) is
+    left out of its plain data (run.json, the run hash); the field stays, at its default, only
+    for code that reads any card's ``train.init``."""
+
+    source: str = "user"  # type: ignore[assignment]
+    bn: str = "none"  # type: ignore[assignment]
+    train: TrainParams = dataclasses.field(default=TrainParams(), metadata={"omit_default": True})
     spec: UserModelSpec | None = None
+    file: str = ""
+    function: str = ""
+    input: str = "normalized"
     layers: tuple[SpikingLayer, ...] = ()
+    bn_layers: tuple[BatchNormLayer, ...] = ()
     n_params: int = 0
     weights_sha256: str = ""
+    checkpoint_sha256: str = ""
     file_sha256: str = ""
 
 
@@ -85,11 +116,17 @@ class AdaptedSNN(nn.Module):
     def encode(self, x: torch.Tensor, sample_id: torch.Tensor | None, seed: int) -> torch.Tensor:
         """``x [B, C, H, W]`` -> ``[T, B, C, H, W]``: the analog image at every step ("direct"),
         or Bernoulli spikes of its [0, 1] intensities keyed by (seed, sample_id) ("rate", the
-        keyed equivalent of snnTorch's ``spikegen.rate``)."""
+        keyed equivalent of snnTorch's ``spikegen.rate``). With ``spec.input = "pixels"`` the
+        direct input is the [0, 1] image too."""
         if self.spec.encoding == "rate":
             sid = None if sample_id is None else torch.as_tensor(sample_id).reshape(-1)
-            return poisson(x * self.input_std + self.input_mean, self.T, sid, seed)
+            return poisson(self.pixels(x), self.T, sid, seed)
+        x = self.pixels(x) if self.spec.input == "pixels" else x
         return x.unsqueeze(0).expand(self.T, *x.shape)
+
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """The normalized image ``x`` back in [0, 1] pixels (``x * std + mean``)."""
+        return x * self.input_std + self.input_mean
 
     def forward(self, x: torch.Tensor, sample_id: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
         if x.dim() != 4:
@@ -106,7 +143,7 @@ class AdaptedSNN(nn.Module):
     def _run(self, x: torch.Tensor, sample_id: torch.Tensor | None, seed: int) -> object:
         call = self.spec.call
         if call == "image":
-            return self.net(x)
+            return self.net(self.pixels(x) if self.spec.input == "pixels" else x)
         seq = self.encode(x, sample_id, seed)
         if call == "sequence":
             return self.net(seq)
@@ -181,8 +218,73 @@ def find_layers(net: nn.Module, kind: AdapterKind, names: Sequence[str], source:
                          "layers = [...] (module paths)")
     out = {n: m for n, m in modules.items() if n and kind.is_neuron(m)}
     if not out:
-        raise BenchError(f"{source}: the {kind.name} adapter finds no spiking layer in this model")
+        raise BenchError(f"{source}: the {kind.name} adapter finds no spiking layer in this model"
+                         + _adapter_hint(net, kind.name))
     return out
+
+
+def _adapter_hint(net: nn.Module, tried: str) -> str:
+    """Which other adapter finds spiking layers in ``net`` (found by trying each one whose
+    library imports), as the hint an error ends with; else how to name the layers."""
+    for name in ADAPTERS:
+        if name == tried:
+            continue
+        try:
+            other = get_kind(name)
+        except BenchError:  # its library is not installed: it cannot have built this model's neurons
+            continue
+        if other.is_neuron is None:
+            continue
+        found = [n for n, m in net.named_modules() if n and other.is_neuron(m)]
+        if found:
+            more = f", ... ({len(found)} in all)" if len(found) > 3 else ""
+            return (f"; the {name} adapter finds {', '.join(found[:3])}{more} (try --adapter {name}; "
+                    f"adapter = \"{name}\" in a suite file)")
+    return "; no adapter finds one: name them with --adapter plain and --model-param 'layers=[\"...\"]'"
+
+
+def _batchnorms(net: nn.Module) -> tuple[BatchNormLayer, ...]:
+    """Every BatchNorm module of ``net`` (``torch.nn`` BatchNorm1d/2d/3d, SyncBatchNorm and
+    their subclasses, e.g. SpikingJelly's ``layer.BatchNorm2d``), in module order."""
+    return tuple(BatchNormLayer(n, type(m).__name__, int(m.num_features), bool(m.affine),
+                                bool(m.track_running_stats), float(m.eps),
+                                None if m.momentum is None else float(m.momentum))
+                 for n, m in net.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
+
+
+def _probe(model: AdaptedSNN, x: torch.Tensor,
+           ids: torch.Tensor) -> tuple[dict[str, LayerMode], dict[str, tuple[int, ...]], torch.Tensor, torch.Tensor]:
+    """The layers' call modes and shapes, and two calls' logits on the probe input."""
+    modes, shapes = _modes(model, x, ids)
+    model.modes = modes
+    with torch.no_grad():
+        first, second = model(x, sample_id=ids, seed=0), model(x, sample_id=ids, seed=0)
+    return modes, shapes, first, second
+
+
+def _call_hint(net: nn.Module, kind: AdapterKind, spec: UserModelSpec, layers: dict[str, nn.Module],
+               input_stats: tuple[Sequence[float], Sequence[float]], x: torch.Tensor, ids: torch.Tensor,
+               num_classes: int) -> str:
+    """The ``call`` styles other than ``spec.call`` under which ``net`` passes the probe (found
+    by running it in each), as the hint an error ends with ("" when none does)."""
+    works = []
+    for call in ("sequence", "step", "image"):
+        if call == spec.call:
+            continue
+        other = dataclasses.replace(spec, call=call)
+        try:
+            if kind.check is not None:
+                kind.check(net, layers, other)
+            _, _, first, second = _probe(AdaptedSNN(net, kind, other, layers, input_stats), x, ids)
+        except Exception:  # noqa: BLE001 -- any failure means: not this call style
+            continue
+        finally:
+            kind.reset(net)
+        if first.shape == (x.shape[0], num_classes) and torch.equal(first, second):
+            works.append(call)
+    if not works:
+        return ""
+    return f" (try --model-param call={works[0]}; call = \"{works[0]}\" in a suite file)"
 
 
 def _probe_input(channels: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -220,9 +322,12 @@ def _modes(model: AdaptedSNN, x: torch.Tensor, ids: torch.Tensor) -> tuple[dict[
 
 
 def adapt(net: nn.Module, spec: UserModelSpec, *, name: str, dataset: str, num_classes: int, channels: int, size: int,
-          input_stats: tuple[Sequence[float], Sequence[float]], file_sha256: str = "") -> AdaptedSNN:
+          input_stats: tuple[Sequence[float], Sequence[float]], file_sha256: str = "",
+          checkpoint_sha256: str = "") -> AdaptedSNN:
     """Wrap ``net`` (weights loaded) and prove the protocol on a probe input; sets ``.card``
-    (``file_sha256``: the digest of the file ``net`` was built from, "" for none)."""
+    (``file_sha256``: the digest of the file ``net`` was built from, ``checkpoint_sha256``: of
+    the checkpoint file its weights were loaded from, "" for none). A probe that fails names
+    the ``call`` style under which the model would pass, if one does (tried)."""
     from bench.store import state_digest
 
     kind = get_kind(spec.adapter)
@@ -231,18 +336,20 @@ def adapt(net: nn.Module, spec: UserModelSpec, *, name: str, dataset: str, num_c
     if kind.check is not None:
         kind.check(net, model._layers, spec)
     x, ids = _probe_input(channels, size)
+
+    def hint() -> str:
+        return _call_hint(net, kind, spec, model._layers, input_stats, x, ids, num_classes)
+
     try:
-        model.modes, shapes = _modes(model, x, ids)
-        with torch.no_grad():
-            first, second = model(x, sample_id=ids, seed=0), model(x, sample_id=ids, seed=0)
-    except BenchError:
-        raise
+        _, shapes, first, second = _probe(model, x, ids)
+    except BenchError as exc:  # a layer called neither per step nor per sequence, an output of the wrong shape
+        raise BenchError(f"{exc}{hint()}") from None
     except Exception as exc:  # the user's forward failed on an input of the dataset's shape
         raise BenchError(f"{spec.source}: the model fails on input [2, {channels}, {size}, {size}] "
-                         f"(T={spec.T}, call={spec.call!r}): {type(exc).__name__}: {exc}") from None
+                         f"(T={spec.T}, call={spec.call!r}): {type(exc).__name__}: {exc}{hint()}") from None
     if first.shape != (2, num_classes):
         raise BenchError(f"{spec.source}: logits {list(first.shape)}, but dataset {dataset!r} has "
-                         f"{num_classes} classes")
+                         f"{num_classes} classes{hint()}")
     if not torch.equal(first, second):
         raise BenchError(f"{spec.source}: two calls on the same input give different logits: the model "
                          "keeps state between calls (create it inside forward, or give it reset_state())")
@@ -251,13 +358,15 @@ def adapt(net: nn.Module, spec: UserModelSpec, *, name: str, dataset: str, num_c
     default = names[0] if spec.layers else (spatial[-1] if spatial else names[-1])
     layers = tuple(SpikingLayer(n, model.modes[n], shapes[n], tuple(kind.params(model._layers[n]).items()))
                    for n in names)
+    bns = _batchnorms(net)
     model.card = AdaptedCard(
         name=name, kind="snn", arch=kind.name, dataset=dataset, num_classes=num_classes,
         input_size=size, in_channels=channels, T=spec.T,
         encoding="poisson" if spec.encoding == "rate" and spec.call != "image" else "direct",
-        neuron=None, bn="none", twin=None, source="trained",
+        neuron=None, bn="batchnorm" if bns else "none", twin=None, source="user",
         target_layers=(default, *[n for n in names if n != default]),
         summary=f"{spec.source} via the {kind.name} adapter",
-        spec=spec, layers=layers, n_params=sum(p.numel() for p in net.parameters()),
-        weights_sha256=state_digest(net), file_sha256=file_sha256)
+        spec=spec, file=Path(spec.file).name, function=spec.function, input=spec.input, layers=layers, bn_layers=bns,
+        n_params=sum(p.numel() for p in net.parameters()), weights_sha256=state_digest(net),
+        checkpoint_sha256=checkpoint_sha256, file_sha256=file_sha256)
     return model

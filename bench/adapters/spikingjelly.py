@@ -52,13 +52,20 @@ def reset(net: nn.Module) -> None:
 
 
 def params(m: nn.Module) -> dict[str, ParamValue]:
-    """The card's view of one neuron: type, step mode, tau / threshold / reset, surrogate."""
+    """The card's view of one neuron: type, step mode, tau / threshold / reset, surrogate
+    (a ParametricLIFNode's tau is its learned ``1 / sigmoid(w)``)."""
     out: dict[str, ParamValue] = {"type": type(m).__name__}
     for attr, key in (("step_mode", "step_mode"), ("tau", "tau"), ("v_threshold", "threshold"),
                       ("decay_input", "decay_input"), ("detach_reset", "detach_reset")):
         v = scalar_param(getattr(m, attr, None))
         if v is not None:
             out[key] = v
+    w = getattr(m, "w", None)
+    if "tau" not in out and isinstance(w, torch.Tensor) and "ParametricLIF" in type(m).__name__:
+        with torch.no_grad():  # ParametricLIFNode learns w, and its tau is 1 / sigmoid(w)
+            tau = scalar_param(1.0 / w.sigmoid())
+        if tau is not None:
+            out["tau"] = tau
     if hasattr(m, "v_reset"):  # None: subtract the threshold ("soft"); a value: set v to it ("hard")
         v_reset = m.v_reset
         out["reset"] = "subtract" if v_reset is None else f"to {float(v_reset)}"
