@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.data import _render
-from bench.data._scene import backdrop, draw, noise_sigma
+from bench.data._scene import backdrop, draw, noise_sigma, place_clear_chosen
 
 SOURCE_PX = 8              # scikit-learn's digits are 8x8
 FRAGMENT_CANDIDATES = 16   # placements tried per fragment slot before it stays empty
@@ -182,29 +182,15 @@ def render_chunk(params, stage: str, indices: range, pool: torch.Tensor,
 
 def place_fragments(u: torch.Tensor, n_used: torch.Tensor, forbidden: torch.Tensor, images: torch.Tensor,
                     params) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per slot, the first candidate fragment with enough ink that is clear of ``forbidden``.
+    """Per slot, the first candidate fragment with enough ink that is clear of ``forbidden``
+    (:func:`bench.data._scene.place_clear_chosen`, 1 px between fragments).
 
     u: ``[C, D, K, 8]`` (6 uniforms, px per source px, source index); n_used: ``[C]`` slots in
     use; forbidden: ``[C, H, W]`` (the target grown by the gap). Returns masks ``[C, D, H, W]``
-    and the kept candidates' source indices ``[C, D]`` (-1: empty slot). A kept fragment forbids
-    its pixels grown by 1 px to the later slots. (``_scene.place_clear`` does the same without
-    telling which candidate it kept, which the source bookkeeping needs.)
+    and the kept candidates' source indices ``[C, D]`` (-1: empty slot).
     """
-    c, d, k, _ = u.shape
-    size = params.image_size
-    out = torch.zeros(c, d, size, size, dtype=torch.bool)
-    src = torch.full((c, d), -1, dtype=torch.long)
-    for slot in range(d):
-        pending = slot < n_used
-        for cand in range(k):
-            rows = pending.nonzero().flatten()
-            if rows.numel() == 0:
-                break
-            v = u[rows, slot, cand]
-            m = fragment_masks(v[:, :7], images[v[:, 7].long()], params)
-            ok = m.flatten(1).any(1) & ~(m & forbidden[rows]).flatten(1).any(1)
-            out[rows[ok], slot] = m[ok]
-            src[rows[ok], slot] = v[ok, 7].long()
-            pending[rows[ok]] = False
-        forbidden = forbidden | _render.dilate(out[:, slot], 1)
-    return out, src
+    out, chosen = place_clear_chosen(
+        u, n_used, forbidden, params.image_size,
+        lambda v: fragment_masks(v[:, :7], images[v[:, 7].long()], params), gap=1)
+    src = u[..., 7].gather(2, chosen.clamp(min=0)[..., None])[..., 0].long()
+    return out, torch.where(chosen >= 0, src, torch.full_like(src, -1))

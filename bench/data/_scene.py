@@ -116,8 +116,17 @@ def place_clear(u: torch.Tensor, n_used: torch.Tensor, forbidden: torch.Tensor, 
     grown by ``gap`` to the later slots. Candidates are rasterized only for rows still waiting
     for a placement (most succeed at the first try).
     """
+    return place_clear_chosen(u, n_used, forbidden, size, rasterize, gap)[0]
+
+
+def place_clear_chosen(u: torch.Tensor, n_used: torch.Tensor, forbidden: torch.Tensor, size: int,
+                       rasterize: Callable[[torch.Tensor], torch.Tensor], gap: int
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`place_clear`, plus which candidate each slot kept: ``[C, D]`` long (-1: empty),
+    for callers whose candidates carry more than a placement (a fragment's source image)."""
     c, d, k, _ = u.shape
     out = torch.zeros(c, d, size, size, dtype=torch.bool)
+    chosen = torch.full((c, d), -1, dtype=torch.long)
     for slot in range(d):
         pending = slot < n_used
         for cand in range(k):
@@ -127,9 +136,10 @@ def place_clear(u: torch.Tensor, n_used: torch.Tensor, forbidden: torch.Tensor, 
             m = rasterize(u[rows, slot, cand])
             ok = m.flatten(1).any(1) & ~(m & forbidden[rows]).flatten(1).any(1)
             out[rows[ok], slot] = m[ok]
+            chosen[rows[ok], slot] = cand
             pending[rows[ok]] = False
         forbidden = forbidden | _render.dilate(out[:, slot], gap)
-    return out
+    return out, chosen
 
 
 def background(u: torch.Tensor, bg: torch.Tensor, size: int, strength: float = 1.0) -> torch.Tensor:
