@@ -165,14 +165,12 @@ def require_trained(plan: Plan) -> None:
 
 def check_loadable(plan: Plan) -> None:
     """Load (on the CPU, then drop) every model of ``plan`` that has weights to read: its zoo or
-    cache checkpoint, or its ``--checkpoint`` file. A damaged, missing-sidecar, cut or hostile
-    checkpoint is the BenchError the run would hit later -- raised before the run writes its
-    manifest, so a refused run leaves nothing behind. Models without a checkpoint (to be
-    trained) and the user's own models (built by the plan already) are skipped."""
-    from bench.models.build import build_model
-    from bench.models.cache import load_checkpoint, recorded_card
-    from bench.models.load import load_model_file, trained_checkpoint
-    from bench.models.zoo import zoo_card_for
+    cache checkpoint, or its ``--checkpoint`` file, through the loaders the run uses. A damaged,
+    missing-sidecar, cut or hostile checkpoint is the BenchError the run would hit later --
+    raised before the run writes its manifest, so a refused run leaves nothing behind. Models
+    without a checkpoint (to be trained) and the user's own models (built by the plan already)
+    are skipped."""
+    from bench.models.load import load_model_file, load_model_with_provenance, trained_checkpoint
 
     how = plan.loading
     dataset, params = how.train_dataset, how.train_params
@@ -181,16 +179,7 @@ def check_loadable(plan: Plan) -> None:
             continue
         if name in how.checkpoints:
             load_model_file(name, how.checkpoints[name])
-            continue
-        path = trained_checkpoint(card, dataset=dataset, params=params, seed=how.model_seed,
-                                  cache_dir=how.cache_dir or None)
-        if path is None:
-            continue
-        state, meta = load_checkpoint(path)
-        # as the loader would refuse it (a zoo entry may hold the card trained on another family)
-        if recorded_card(meta) not in (card, zoo_card_for(card, dataset)):
-            raise BenchError(f"checkpoint {path} was written for a different {name} card; delete it to retrain")
-        try:
-            build_model(card).load_state_dict(state)
-        except RuntimeError as exc:
-            raise BenchError(f"checkpoint {path} does not fit {name}: {str(exc).splitlines()[0]}") from None
+        elif trained_checkpoint(card, dataset=dataset, params=params, seed=how.model_seed,
+                                cache_dir=how.cache_dir or None) is not None:
+            load_model_with_provenance(name, train_if_missing=False, seed=how.model_seed,
+                                       cache_dir=how.cache_dir or None, dataset=dataset, params=params)
